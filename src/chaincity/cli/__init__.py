@@ -1,0 +1,1 @@
+"""The ``chaincity`` command."""

@@ -1,0 +1,1 @@
+"""Immutable message structs with bounded fields; see chaincity.codec for their bytes."""
