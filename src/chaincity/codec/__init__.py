@@ -27,7 +27,7 @@ T = TypeVar("T")
 MESSAGE_SIZE_MAX = 16 * 1024 * 1024
 VALUE_DEPTH_MAX = 16
 VALUE_INT_MIN = -(2**63)
-VALUE_INT_MAX = 2**64 - 1
+VALUE_INT_MAX = 2**63 - 1
 
 
 class CodecError(ValueError):

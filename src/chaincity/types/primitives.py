@@ -6,7 +6,9 @@ from typing import Annotated, NewType
 
 from msgspec import Meta
 
-U64_MAX = 2**64 - 1
+# Unsigned fields stop at 2**63 - 1 so that every integer fits a signed 64-bit
+# slot in any language (and msgspec can check the bound while decoding).
+U64_MAX = 2**63 - 1
 
 Height = NewType("Height", int)
 Round = NewType("Round", int)
