@@ -1,0 +1,1 @@
+"""Deterministic, metered execution of committed blocks."""
