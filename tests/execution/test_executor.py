@@ -15,26 +15,11 @@ from chaincity.execution.executor import BlockExecutor, ExecutionParams
 from chaincity.types.block import RECEIPT_FAILED, RECEIPT_OK
 from chaincity.types.tx import Transaction as _Tx
 from chaincity.types.tx import TxBody, sign_tx, tx_id
-
-from .conftest import ALICE_KEY, BOB_KEY, SUITE, DictView, authorize, member_cert
+from tests.execution.conftest import DictView
+from tests.support import BOB_KEY, SUITE, authorize
+from tests.support import make_tx as tx
 
 DIGEST = "ab" * 32
-
-
-def tx(
-    contract: str,
-    method_name: str,
-    args: Any,
-    *,
-    key: bytes = ALICE_KEY,
-    nonce: int = 1,
-    expiry: int = 50,
-    chain: str = "main",
-) -> bytes:
-    body = TxBody(
-        chain, member_cert(key, "alice"), nonce, contract, method_name, encode_value(args), expiry
-    )
-    return encode(sign_tx(SUITE, key, body))
 
 
 def executor(

@@ -180,8 +180,10 @@ class SafetyData(msgspec.Struct, array_like=True, frozen=True):
 
     epoch: U64
     highest_vote_round: U64
-    highest_qc_round: U64
     highest_timeout_round: U64
+    # The QC itself, not just its round: a restarted validator may only time out
+    # with a high QC at least this high, and may be the only one that saw it.
+    highest_qc: QuorumCert
 
 
 def sign_vote(suite: CryptoSuite, key: bytes, data: VoteData, signer: int) -> Vote:
@@ -215,7 +217,9 @@ def verify_commit_certificate(
 ) -> bool:
     """Whether ``cert`` proves that the block with ``header`` was committed by ``vset``."""
     d = cert.data
-    if d.chain_id != chain_id or header.chain_id != chain_id or d.epoch != vset.epoch:
+    if d.chain_id != chain_id or header.chain_id != chain_id:
+        return False
+    if d.epoch != vset.epoch or header.epoch != vset.epoch:
         return False
     if d.commit_hash != block_hash(suite, header) or d.commit_height != header.height:
         return False

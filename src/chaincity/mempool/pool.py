@@ -1,0 +1,232 @@
+"""The mempool admits a transaction once, and never drops one it accepted.
+
+Admission (``admit``) checks, cheapest first: size, decoding, chain, expiry
+window, duplicates (in the pool, or committed: the ledger's transaction index),
+limits, the signature, and the sender's member certificate. A transaction that
+passes is *accepted*: it stays in the pool until a block holding it commits or
+its expiry height passes (after which it can no longer commit anywhere, so
+dropping it loses nothing). When the pool is full, new transactions are refused
+with ``Reject.FULL`` (HTTP 503 + Retry-After at the API); accepted ones are
+never evicted to make room.
+
+Replay protection: a transaction's id is the hash of its signed body, and the
+executor skips any id already committed. Ids only need remembering for as long
+as a transaction can live: its ``expiry_height`` must lie within
+``expiry_window`` heights of the chain's tip at admission and at execution.
+
+Transactions move ready -> proposed (taken for a proposal) -> gone (committed
+or expired). A proposal that never commits gives its transactions back with
+``requeue``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from chaincity.codec import CodecError, decode
+from chaincity.crypto import CryptoSuite
+from chaincity.types.identity import MemberCert
+from chaincity.types.primitives import TX_SIZE_MAX
+from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
+
+
+class Reject(enum.Enum):
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    WRONG_CHAIN = "wrong_chain"
+    EXPIRED = "expired"
+    EXPIRY_TOO_FAR = "expiry_too_far"
+    DUPLICATE = "duplicate"
+    COMMITTED = "committed"
+    BAD_SIGNATURE = "bad_signature"
+    UNAUTHORIZED = "unauthorized"
+    SENDER_LIMIT = "sender_limit"
+    FULL = "full"
+
+
+class AdmitError(Exception):
+    """Why a transaction was not accepted; ``reject`` says whose fault it is."""
+
+    def __init__(self, reject: Reject, reason: str, tx_id: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reject = reject
+        self.reason = reason
+        self.tx_id = tx_id
+
+    @property
+    def retryable(self) -> bool:
+        """The pool is busy, not the transaction bad: try again later."""
+        return self.reject in (Reject.FULL, Reject.SENDER_LIMIT)
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolParams:
+    count_max: int = 100_000
+    bytes_max: int = 256 * 1024 * 1024
+    per_sender_max: int = 10_000
+    expiry_window: int = 1_000
+    gossip_queue_max: int = 100_000
+
+
+@dataclass(slots=True)
+class _Entry:
+    raw: bytes
+    sender: bytes
+    expiry_height: int
+
+
+class Mempool:
+    """Admission, ordering and bookkeeping for one chain's pending transactions."""
+
+    def __init__(
+        self,
+        *,
+        suite: CryptoSuite,
+        chain_id: str,
+        authorize: Callable[[MemberCert, int], object],
+        is_committed: Callable[[bytes], bool],
+        params: MempoolParams | None = None,
+    ) -> None:
+        self._suite = suite
+        self._chain_id = chain_id
+        self._authorize = authorize
+        self._is_committed = is_committed
+        self._params = params or MempoolParams()
+        self._ready: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._proposed: dict[bytes, _Entry] = {}
+        self._per_sender: dict[bytes, int] = {}
+        self._bytes = 0
+        self._gossip: list[bytes] = []
+        self.stats: dict[str, int] = {r.value: 0 for r in Reject} | {"accepted": 0}
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._proposed)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __contains__(self, tid: bytes) -> bool:
+        return tid in self._ready or tid in self._proposed
+
+    def is_verified(self, tid: bytes) -> bool:
+        """Whether this node already checked the signature of ``tid`` (it is pooled)."""
+        return tid in self
+
+    def admit(self, raw: bytes, height: int, now_ms: int, *, gossip: bool = True) -> bytes:
+        """Accept ``raw`` or raise AdmitError; returns the transaction id.
+
+        ``height`` is the chain's latest committed height, ``now_ms`` the time the
+        sender's certificate is checked at. Accepted local transactions are
+        queued for gossip unless ``gossip`` is False (they came from a peer).
+        """
+        try:
+            tid, entry = self._check(raw, height, now_ms)
+        except AdmitError as exc:
+            self.stats[exc.reject.value] += 1
+            raise
+        self._ready[tid] = entry
+        self._per_sender[entry.sender] = self._per_sender.get(entry.sender, 0) + 1
+        self._bytes += len(raw)
+        self.stats["accepted"] += 1
+        if gossip and len(self._gossip) < self._params.gossip_queue_max:
+            self._gossip.append(raw)
+        return tid
+
+    def _check(self, raw: bytes, height: int, now_ms: int) -> tuple[bytes, _Entry]:
+        p = self._params
+        if len(raw) > TX_SIZE_MAX:
+            raise AdmitError(Reject.TOO_LARGE, f"transaction larger than {TX_SIZE_MAX} bytes")
+        try:
+            tx = decode(raw, Transaction, size_max=TX_SIZE_MAX)
+        except CodecError as exc:
+            raise AdmitError(Reject.MALFORMED, f"malformed transaction: {exc}") from None
+        body = tx.body
+        tid = tx_id(self._suite, body)
+        if body.chain_id != self._chain_id:
+            raise AdmitError(Reject.WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}", tid)
+        if body.expiry_height <= height:
+            raise AdmitError(Reject.EXPIRED, f"expired at height {body.expiry_height}", tid)
+        if body.expiry_height > height + p.expiry_window:
+            raise AdmitError(
+                Reject.EXPIRY_TOO_FAR,
+                f"expiry height must be at most {height + p.expiry_window}",
+                tid,
+            )
+        if tid in self:
+            raise AdmitError(Reject.DUPLICATE, "transaction already pending", tid)
+        if self._is_committed(tid):
+            raise AdmitError(Reject.COMMITTED, "transaction already committed", tid)
+        sender = body.sender.body.public_key
+        if len(self) >= p.count_max or self._bytes + len(raw) > p.bytes_max:
+            raise AdmitError(Reject.FULL, "mempool is full; retry later", tid)
+        if self._per_sender.get(sender, 0) >= p.per_sender_max:
+            raise AdmitError(Reject.SENDER_LIMIT, "too many pending transactions from sender", tid)
+        if not verify_tx_signature(self._suite, tx):
+            raise AdmitError(Reject.BAD_SIGNATURE, "signature does not verify", tid)
+        try:
+            self._authorize(body.sender, now_ms)
+        except Exception as exc:  # the authorizer's own reason
+            raise AdmitError(Reject.UNAUTHORIZED, f"sender not authorized: {exc}", tid) from None
+        return tid, _Entry(raw, sender, body.expiry_height)
+
+    def take(self, count_max: int, bytes_max: int) -> list[tuple[bytes, bytes]]:
+        """Move up to ``count_max`` ready transactions (oldest first, within
+        ``bytes_max``) to proposed, and return their (id, bytes)."""
+        taken: list[tuple[bytes, bytes]] = []
+        size = 0
+        while self._ready and len(taken) < count_max:
+            tid, entry = next(iter(self._ready.items()))
+            if size + len(entry.raw) > bytes_max:
+                break
+            del self._ready[tid]
+            self._proposed[tid] = entry
+            taken.append((tid, entry.raw))
+            size += len(entry.raw)
+        return taken
+
+    def requeue(self, tids: Iterable[bytes]) -> None:
+        """Give transactions of a proposal that did not commit back to ready."""
+        # Back to the front, in their original order: they were taken first.
+        for tid in reversed(list(tids)):
+            entry = self._proposed.pop(tid, None)
+            if entry is not None:
+                self._ready[tid] = entry
+                self._ready.move_to_end(tid, last=False)
+
+    def requeue_all(self) -> None:
+        """Give every proposed transaction back (e.g. after a view change)."""
+        self.requeue(list(self._proposed))
+
+    def remove_committed(self, tids: Iterable[bytes]) -> None:
+        for tid in tids:
+            entry = self._ready.pop(tid, None) or self._proposed.pop(tid, None)
+            if entry is not None:
+                self._forget(entry)
+
+    def remove_expired(self, height: int) -> int:
+        """Drop transactions that can no longer commit after ``height``."""
+        expired = [
+            tid
+            for pool in (self._ready, self._proposed)
+            for tid, e in pool.items()
+            if e.expiry_height <= height
+        ]
+        self.remove_committed(expired)
+        return len(expired)
+
+    def drain_gossip(self, count_max: int) -> list[bytes]:
+        """Up to ``count_max`` locally admitted transactions not yet gossiped."""
+        batch, self._gossip = self._gossip[:count_max], self._gossip[count_max:]
+        return batch
+
+    def _forget(self, entry: _Entry) -> None:
+        self._bytes -= len(entry.raw)
+        left = self._per_sender[entry.sender] - 1
+        if left:
+            self._per_sender[entry.sender] = left
+        else:
+            del self._per_sender[entry.sender]
