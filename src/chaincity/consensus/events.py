@@ -117,4 +117,13 @@ class EpochChanged:
     change: EpochChangeCert
 
 
-Action = SendTo | Broadcast | SetTimer | PersistSafety | RequestPayload | FetchBlock | Commit | EpochChanged
+Action = (
+    SendTo
+    | Broadcast
+    | SetTimer
+    | PersistSafety
+    | RequestPayload
+    | FetchBlock
+    | Commit
+    | EpochChanged
+)

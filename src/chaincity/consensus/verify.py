@@ -48,9 +48,7 @@ def is_valid_signer_list(vset: ValidatorSet, signers: tuple[int, ...], quorum: i
     return list(signers) == sorted(set(signers)) and signers[-1] < vset.size
 
 
-def is_valid_qc(
-    cache: SignatureCache, vset: ValidatorSet, qc: QuorumCert, quorum: int
-) -> bool:
+def is_valid_qc(cache: SignatureCache, vset: ValidatorSet, qc: QuorumCert, quorum: int) -> bool:
     """Signatures only; chain id, epoch and the round-0 root are the caller's checks."""
     if len(qc.signers) != len(qc.signatures):
         return False
@@ -63,9 +61,7 @@ def is_valid_qc(
     )
 
 
-def is_valid_tc(
-    cache: SignatureCache, vset: ValidatorSet, tc: TimeoutCert, quorum: int
-) -> bool:
+def is_valid_tc(cache: SignatureCache, vset: ValidatorSet, tc: TimeoutCert, quorum: int) -> bool:
     n = len(tc.signers)
     if n != len(tc.signatures) or n != len(tc.high_qc_rounds):
         return False

@@ -199,7 +199,11 @@ def sign_proposal(
 
 
 def is_valid_quorum_signatures(
-    suite: CryptoSuite, vset: ValidatorSet, message: bytes, signers: tuple[int, ...], sigs: tuple[bytes, ...]
+    suite: CryptoSuite,
+    vset: ValidatorSet,
+    message: bytes,
+    signers: tuple[int, ...],
+    sigs: tuple[bytes, ...],
 ) -> bool:
     """A quorum of distinct members of ``vset`` signed ``message`` (no cache: for third parties)."""
     if len(signers) != len(sigs) or len(signers) < vset.quorum:
