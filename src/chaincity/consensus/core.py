@@ -103,7 +103,7 @@ class Recovery:
     safety: SafetyData | None  # None on first start
     root: BlockHeader  # last committed block (the genesis header at first)
     root_cert: QuorumCert | None  # its commit certificate (None for an epoch root)
-    exec_result: ExecResult  # latest executed result
+    exec_results: tuple[ExecResult, ...]  # recent executed results, the latest last
 
 
 def get_leader(vset: ValidatorSet, round_: int) -> int:
@@ -139,19 +139,17 @@ class ConsensusCore:
         self.payload_hash = config.payload_hash or default_payload_hash(config.suite)
         self.public_key = config.suite.public_key(config.private_key)
         self.stats: Counter[str] = Counter()
-        self.exec_results: dict[int, ExecResult] = {
-            recovery.exec_result.height: recovery.exec_result
-        }
-        self.exec_latest = recovery.exec_result
+        recent = recovery.exec_results[-EXEC_RESULTS_MAX:]
+        self.exec_results: dict[int, ExecResult] = {r.height: r for r in recent}
+        self.exec_latest = recent[-1]
         self.epoch_changes: list[EpochChangeCert] = []
         self.future_epoch: list[tuple[int, bytes]] = []
         self.high_qc: QuorumCert
         self._reset_epoch(recovery.vset, recovery.root)
-        if (
-            recovery.root_cert is not None
-            and recovery.root_cert.data.round > self.high_qc.data.round
-        ):
-            self.high_qc = recovery.root_cert
+        cert = recovery.root_cert
+        if cert is not None and cert.data.epoch == self.vset.epoch:
+            # Certifies the root's child: the child is fetched from peers.
+            self.high_qc = cert
         s = recovery.safety
         if s is not None and s.epoch == self.vset.epoch:
             self.safety = s
@@ -198,6 +196,7 @@ class ConsensusCore:
         elif isinstance(event, ExecutionResultReady):
             self._on_exec_result(event.result, out)
         elif isinstance(event, Start):
+            self._fetch(self.high_qc.data.block_hash, -1, out)
             self._enter_round(max(self.round, self.high_qc.data.round + 1), out)
         return out
 
