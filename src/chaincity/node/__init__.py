@@ -1,0 +1,1 @@
+"""The node: wires consensus, mempool, execution, storage, transport and API."""
