@@ -28,7 +28,6 @@ from chaincity.types.primitives import (
     BLOCK_TXS_MAX,
     CHAIN_ID_PATTERN,
     TX_SIZE_MAX,
-    U32,
     U64,
     ChainIdField,
     Name,
@@ -284,15 +283,3 @@ def load_genesis(path: str) -> Genesis:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     return parse_genesis(data, path)
-
-
-__all__ = [
-    "ChainParams",
-    "Genesis",
-    "OrgInfo",
-    "U32",
-    "dump_genesis",
-    "genesis_hash",
-    "load_genesis",
-    "parse_genesis",
-]

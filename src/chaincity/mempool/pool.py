@@ -106,6 +106,11 @@ class Mempool:
         return len(self._ready) + len(self._proposed)
 
     @property
+    def ready_count(self) -> int:
+        """Transactions waiting to be proposed."""
+        return len(self._ready)
+
+    @property
     def size_bytes(self) -> int:
         return self._bytes
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import random
 
+from msgspec import structs
+
 from chaincity.codec import CodecError, encode
 from chaincity.consensus.core import ConsensusCore
 from chaincity.consensus.events import Action, Broadcast, SendTo
 from chaincity.consensus.messages import decode_message
-from chaincity.types.block import Block, BlockHeader
+from chaincity.types.block import Block
 from chaincity.types.consensus import (
     Proposal,
     QuorumCert,
     Vote,
-    VoteData,
     sign_proposal,
     sign_vote,
 )
@@ -64,7 +65,7 @@ class Byzantine:
             return []
         out: list[Action] = [action]
         if "double_vote" in b or "blind_vote" in b:
-            fake = VoteData(**{**_fields(vote.data), "block_hash": self.rng.randbytes(32)})
+            fake = structs.replace(vote.data, block_hash=self.rng.randbytes(32))
             forged = sign_vote(core.suite, core.config.private_key, fake, vote.signer)
             for peer in range(core.vset.size):
                 out.append(SendTo(peer, encode(forged)))
@@ -84,7 +85,7 @@ class Byzantine:
         if "equivocate" in b and self.rng.random() < 0.7:
             h = p.block.header
             txs = (self.rng.randbytes(8),)
-            alt_header = BlockHeader(**{**_fields(h), "payload_hash": core.payload_hash(txs)})
+            alt_header = structs.replace(h, payload_hash=core.payload_hash(txs))
             alt = sign_proposal(core.suite, key, Block(alt_header, txs), p.justify, p.tc)
             out = []
             for peer in range(core.vset.size):
@@ -100,20 +101,16 @@ class Byzantine:
         if grand is None:
             return None
         h = p.block.header
-        header = BlockHeader(
-            **{
-                **_fields(h),
-                "height": grand.height + 1,
-                "parent_hash": parent.block.header.parent_hash,
-                "exec_height": min(h.exec_height, grand.height),
-            }
+        header = structs.replace(
+            h,
+            height=grand.height + 1,
+            parent_hash=parent.block.header.parent_hash,
+            exec_height=min(h.exec_height, grand.height),
         )
         ex = core.exec_results.get(header.exec_height)
         if ex is None or header.exec_height < grand.exec_height:
             return None
-        header = BlockHeader(
-            **{**_fields(header), "state_root": ex.state_root, "receipts_root": ex.receipts_root}
-        )
+        header = structs.replace(header, state_root=ex.state_root, receipts_root=ex.receipts_root)
         return sign_proposal(core.suite, core.config.private_key, Block(header, p.block.txs),
                              parent.justify, p.tc)
 
@@ -141,7 +138,3 @@ class Byzantine:
             out.append(Broadcast(junk))
         return out
 
-
-def _fields(value: object) -> dict[str, object]:
-    names: tuple[str, ...] = type(value).__struct_fields__  # type: ignore[attr-defined]
-    return {name: getattr(value, name) for name in names}

@@ -1,0 +1,484 @@
+"""One chain inside a node: the consensus core plus everything that carries out its actions.
+
+``ChainRuntime`` feeds the core with events (peer messages, timers, payloads,
+execution results) and carries out the actions it returns, in order: safety
+data is saved durably before any later action of the same list (a vote) goes
+out. Committed blocks are executed here, in height order, and stored with
+their receipts, state changes and certificate in one durable transaction.
+
+I/O arrives through small interfaces (store, outbox, scheduler, clock) so the
+same class runs in the node and under tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chaincity.api.render import encoded_value_to_json, header_to_json, receipt_to_json
+from chaincity.api.server import SubmitOutcome
+from chaincity.codec import CodecError, decode, encode
+from chaincity.consensus.core import ConsensusCore, CoreConfig, Recovery, default_payload_hash
+from chaincity.consensus.events import (
+    Action,
+    BlockFetched,
+    Broadcast,
+    Commit,
+    EpochChanged,
+    Event,
+    ExecutionResultReady,
+    FetchBlock,
+    MessageReceived,
+    PayloadReady,
+    PersistSafety,
+    RequestPayload,
+    SendTo,
+    SetTimer,
+    Start,
+    TimerFired,
+)
+from chaincity.contracts import builtin_registry
+from chaincity.crypto import CryptoSuite
+from chaincity.execution.executor import BlockExecutor, ExecutionParams
+from chaincity.genesis.model import Genesis
+from chaincity.mempool import AdmitError, Mempool, MempoolParams
+from chaincity.node.identity import CachedAuthorizer
+from chaincity.node.metrics import Metrics
+from chaincity.node.proofs import build_bundle
+from chaincity.node.store import ChainStore
+from chaincity.node.sync import SyncTracker
+from chaincity.node.wire import BlockRequest, Kind, TxBatch
+from chaincity.types.block import Block, block_hash
+from chaincity.types.consensus import ExecResult, QuorumCert
+from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
+
+log = logging.getLogger("chaincity.node")
+
+GOSSIP_BATCH_MAX = 1_000
+SKIPPED_REMEMBERED_MAX = 10_000
+LATENCY_TRACKED_MAX = 200_000
+IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
+
+
+class Outbox(Protocol):
+    """Sends chain-scoped payloads to validators of this chain, by index."""
+
+    def send(self, index: int, kind: Kind, payload: bytes) -> None: ...
+
+    def broadcast(self, kind: Kind, payload: bytes) -> None: ...
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+Scheduler = Callable[[float, Callable[[], None]], TimerHandle]
+
+
+@dataclass
+class ChainDeps:
+    genesis: Genesis
+    suite: CryptoSuite
+    private_key: bytes
+    store: ChainStore
+    outbox: Outbox
+    schedule: Scheduler  # (delay in seconds, callback) -> handle
+    now_ms: Callable[[], int]
+    metrics: Metrics
+
+
+class ChainRuntime:
+    """Runs one chain: consensus, mempool, execution, sync, and the API's view of it."""
+
+    def __init__(self, chain_id: str, deps: ChainDeps) -> None:
+        self.chain_id = chain_id
+        self.deps = deps
+        g = deps.genesis
+        self.suite = deps.suite
+        self.store = deps.store
+        self._params = g.params
+        authorize = CachedAuthorizer(deps.suite, g.network_id, g.ca_keys())
+        self.mempool = Mempool(
+            suite=deps.suite,
+            chain_id=chain_id,
+            authorize=authorize,
+            is_committed=deps.store.is_committed,
+            params=MempoolParams(expiry_window=g.params.tx_expiry_blocks_max),
+        )
+        self._executor = BlockExecutor(
+            suite=deps.suite,
+            chain_id=chain_id,
+            registry=builtin_registry(),
+            authorize=authorize,
+            is_committed=deps.store.is_committed,
+            params=ExecutionParams(expiry_window=g.params.tx_expiry_blocks_max),
+            verify_signature=self._verify_once,
+        )
+        self.payload_hash = default_payload_hash(deps.suite)
+        self.core: ConsensusCore | None = None
+        self.sync = SyncTracker(self)
+        self._timer: TimerHandle | None = None
+        self._proposed: dict[int, list[bytes]] = {}  # round -> tx ids this node proposed
+        self._skipped: OrderedDict[bytes, str] = OrderedDict()
+        self._submitted_ms: dict[bytes, int] = {}
+        self.halted: str | None = None
+        self._held: RequestPayload | None = None
+        self._idle_timer: TimerHandle | None = None
+        self._last_tx_height = 0
+        self._register_metrics()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.core = ConsensusCore(self._core_config(), self._recovery())
+        self._feed(Start())
+
+    def stop(self) -> None:
+        for timer in (self._timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._idle_timer = None
+        self._held = None
+
+    def _core_config(self) -> CoreConfig:
+        return CoreConfig(
+            chain_id=self.chain_id,
+            suite=self.suite,
+            private_key=self.deps.private_key,
+            round_timeout_ms=self._params.round_timeout_ms,
+            payload_hash=self.payload_hash,
+        )
+
+    def _recovery(self) -> Recovery:
+        tip = self.store.tip_height()
+        root = self.store.header(tip)
+        if root is None:
+            raise RuntimeError(f"ledger has no header at its tip height {tip}")
+        results = [
+            r
+            for h in range(max(0, tip - 64), tip + 1)
+            if (r := self.store.exec_result(h)) is not None
+        ]
+        return Recovery(
+            vset=self.deps.genesis.validators,
+            safety=self.store.load_safety(),
+            root=root,
+            root_cert=self.store.commit_cert(tip),
+            exec_results=tuple(results),
+        )
+
+    def restart_core(self) -> None:
+        """Rebuild the core from storage (after a catch-up moved the tip)."""
+        self.stop()
+        self.start()
+
+    # ------------------------------------------------------------ events in
+
+    def on_message(self, sender: int, kind: Kind, payload: bytes) -> None:
+        """A chain-scoped payload from the validator at index ``sender``."""
+        if self.halted:
+            return
+        if kind is Kind.CONSENSUS:
+            self._feed(MessageReceived(sender, payload))
+        elif kind is Kind.TXS:
+            self._on_gossip(payload)
+        elif kind is Kind.BLOCK_REQUEST:
+            self._on_block_request(sender, payload)
+        elif kind is Kind.BLOCK_RESPONSE:
+            self._feed(BlockFetched(sender, payload))
+        else:
+            self.sync.on_message(sender, kind, payload)
+
+    def _feed(self, event: Event) -> None:
+        if self.core is None or self.halted:
+            return
+        queue: list[Event] = [event]
+        while queue:
+            actions = self.core.handle(queue.pop(0))
+            queue.extend(self._carry_out(actions))
+
+    def _carry_out(self, actions: list[Action]) -> list[Event]:
+        follow_up: list[Event] = []
+        for action in actions:
+            if isinstance(action, PersistSafety):
+                self.store.save_safety(action.safety)
+            elif isinstance(action, SendTo):
+                self.deps.outbox.send(action.to, Kind.CONSENSUS, action.data)
+            elif isinstance(action, Broadcast):
+                self.deps.outbox.broadcast(Kind.CONSENSUS, action.data)
+            elif isinstance(action, SetTimer):
+                self._set_timer(action)
+            elif isinstance(action, RequestPayload):
+                follow_up.extend(self._on_payload_request(action))
+            elif isinstance(action, FetchBlock):
+                self._fetch(action)
+            elif isinstance(action, Commit):
+                follow_up.extend(self._commit(action))
+            elif isinstance(action, EpochChanged):
+                log.info("%s: epoch %d begins", self.chain_id, action.change.next_set.epoch)
+        return follow_up
+
+    def _set_timer(self, action: SetTimer) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        event = TimerFired(action.epoch, action.round)
+        self._timer = self.deps.schedule(action.duration_ms / 1000, lambda: self._feed(event))
+        self.deps.metrics.inc("chaincity_round_timers_total", chain=self.chain_id)
+
+    def _on_payload_request(self, action: RequestPayload) -> list[Event]:
+        """Propose now if there is work; when idle, hold the request a while so an
+        idle chain does not fill its ledger with empty blocks."""
+        if self.mempool.ready_count or self._needs_progress():
+            return [self._payload(action)]
+        self._held = action
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        delay_s = min(IDLE_PROPOSAL_MS, self._params.round_timeout_ms // 2) / 1000
+        self._idle_timer = self.deps.schedule(delay_s, self._release_held)
+        return []
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if held is not None:
+            self._feed(self._payload(held))
+
+    def _needs_progress(self) -> bool:
+        """Blocks must keep coming while transactions are uncommitted, or executed
+        but not yet attested by a committed header (their proofs need one)."""
+        core = self.core
+        if core is not None and any(p.block.txs for p in core.tree.blocks.values()):
+            return True
+        tip_header = self.store.header(self.store.tip_height())
+        return tip_header is not None and self._last_tx_height > tip_header.exec_height
+
+    def _payload(self, action: RequestPayload) -> Event:
+        taken = self.mempool.take(self._params.block_txs_max, self._params.block_size_bytes_max)
+        self._proposed[action.round] = [tid for tid, _ in taken]
+        txs = tuple(raw for _, raw in taken)
+        return PayloadReady(action.epoch, action.round, txs, self.deps.now_ms())
+
+    def _fetch(self, action: FetchBlock) -> None:
+        payload = encode(BlockRequest(action.block_hash))
+        if action.peer < 0:
+            self.deps.outbox.broadcast(Kind.BLOCK_REQUEST, payload)
+        else:
+            self.deps.outbox.send(action.peer, Kind.BLOCK_REQUEST, payload)
+
+    def _on_block_request(self, sender: int, payload: bytes) -> None:
+        try:
+            req = decode(payload, BlockRequest)
+        except CodecError:
+            self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
+            return
+        proposal = None if self.core is None else self.core.get_proposal(req.block_hash)
+        if proposal is not None:
+            self.deps.outbox.send(sender, Kind.BLOCK_RESPONSE, encode(proposal))
+
+    # ------------------------------------------------------------ commit and execution
+
+    def _commit(self, action: Commit) -> list[Event]:
+        events: list[Event] = []
+        committed_rounds = []
+        for proposal in action.proposals:
+            block = proposal.block
+            committed_rounds.append(block.header.round)
+            if block.header.height <= self.store.tip_height():
+                continue
+            result = self.apply_block(block, action.cert)
+            if result is None:
+                return events
+            events.append(ExecutionResultReady(result))
+        if committed_rounds:
+            self._requeue_dead_proposals(max(committed_rounds))
+        return events
+
+    def apply_block(self, block: Block, cert: QuorumCert | None) -> ExecResult | None:
+        """Execute a committed block and store it; None if this node must halt."""
+        h = block.header
+        if h.height != self.store.tip_height() + 1:
+            raise RuntimeError(f"block {h.height} applied out of order")
+        if not self._check_attestation(h.exec_height, h.state_root, h.receipts_root):
+            return None
+        view = self.store.overlay()
+        outcome = self._executor.execute_block(view, h.height, h.timestamp_ms, block.txs)
+        root = self.store.state_root(view)
+        result = ExecResult(h.height, root, outcome.receipts_root)
+        self.store.commit_block(block, outcome.receipts, view, cert, result)
+        ids = outcome.committed_tx_ids
+        self.mempool.remove_committed(ids)
+        self.mempool.remove_expired(h.height)
+        for tid, reason in outcome.skipped:
+            if tid:
+                self._remember_skip(tid, reason)
+        if ids:
+            self._last_tx_height = h.height
+        self._observe_commit(h.height, ids)
+        return result
+
+    def _check_attestation(self, exec_height: int, state_root: bytes, receipts_root: bytes) -> bool:
+        """A committed header attests a result; ours must match, or we stop serving."""
+        ours = self.store.exec_result(exec_height)
+        if ours is None or (ours.state_root, ours.receipts_root) == (state_root, receipts_root):
+            return True
+        self.halted = (
+            f"execution diverged at height {exec_height}: the committed chain attests state "
+            f"root {state_root.hex()} but this node computed {ours.state_root.hex()}"
+        )
+        log.error("%s: %s; stopping this chain", self.chain_id, self.halted)
+        self.stop()
+        return False
+
+    def _requeue_dead_proposals(self, committed_round: int) -> None:
+        for r in [r for r in self._proposed if r <= committed_round]:
+            self.mempool.requeue(self._proposed.pop(r))
+
+    def _remember_skip(self, tid: bytes, reason: str) -> None:
+        self._skipped[tid] = reason
+        if len(self._skipped) > SKIPPED_REMEMBERED_MAX:
+            self._skipped.popitem(last=False)
+
+    def _verify_once(self, tid: bytes, tx: Transaction) -> bool:
+        if self.mempool.is_verified(tid):
+            return True
+        return verify_tx_signature(self.suite, tx)
+
+    # ------------------------------------------------------------ gossip
+
+    def _on_gossip(self, payload: bytes) -> None:
+        try:
+            batch = decode(payload, TxBatch)
+        except CodecError:
+            self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
+            return
+        height, now = self.store.tip_height(), self.deps.now_ms()
+        for raw in batch.txs:
+            # Duplicates are the common case; every refusal is counted in mempool stats.
+            with contextlib.suppress(AdmitError):
+                self.mempool.admit(raw, height, now, gossip=False)
+
+    def flush_gossip(self) -> None:
+        """Send locally admitted transactions to the other validators, in batches."""
+        while True:
+            batch = self.mempool.drain_gossip(GOSSIP_BATCH_MAX)
+            if not batch:
+                return
+            self.deps.outbox.broadcast(Kind.TXS, encode(TxBatch(tuple(batch))))
+
+    # ------------------------------------------------------------ metrics
+
+    def _register_metrics(self) -> None:
+        m, c = self.deps.metrics, self.chain_id
+        m.gauge("chaincity_height", lambda: self.store.tip_height(), "Committed height.", chain=c)
+        m.gauge("chaincity_round", lambda: self.core.round if self.core else 0, "Round.", chain=c)
+        m.gauge("chaincity_mempool_txs", lambda: len(self.mempool), "Pending txs.", chain=c)
+        m.gauge("chaincity_mempool_bytes", lambda: self.mempool.size_bytes, chain=c)
+
+    def _observe_commit(self, height: int, ids: list[bytes]) -> None:
+        m = self.deps.metrics
+        m.inc(
+            "chaincity_blocks_committed_total", help_text="Blocks committed.", chain=self.chain_id
+        )
+        m.inc(
+            "chaincity_txs_committed_total",
+            len(ids),
+            "Transactions committed.",
+            chain=self.chain_id,
+        )
+        now = self.deps.now_ms()
+        hist = m.histogram(
+            "chaincity_tx_latency_seconds", "Submit-to-commit latency.", chain=self.chain_id
+        )
+        for tid in ids:
+            t0 = self._submitted_ms.pop(tid, None)
+            if t0 is not None:
+                hist.observe((now - t0) / 1000)
+
+    # ------------------------------------------------------------ API (ChainService)
+
+    def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
+        height, now = self.store.tip_height(), self.deps.now_ms()
+        out = []
+        for raw in raws:
+            try:
+                tid = self.mempool.admit(raw, height, now)
+            except AdmitError as exc:
+                out.append(SubmitOutcome(exc.tx_id, exc))
+                continue
+            if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
+                self._submitted_ms[tid] = now
+            out.append(SubmitOutcome(tid))
+        self.flush_gossip()
+        if self._held is not None and self.mempool.ready_count:
+            self._release_held()
+        return out
+
+    def tx_status(self, tid: bytes) -> dict[str, Any]:
+        doc: dict[str, Any] = {"id": tid.hex()}
+        receipt = self.store.receipt(tid)
+        if receipt is not None:
+            doc.update(
+                status="committed" if receipt.status == 0 else "failed",
+                height=receipt.height,
+                index=receipt.index,
+                receipt=receipt_to_json(receipt),
+            )
+        elif tid in self.mempool:
+            doc["status"] = "pending"
+        elif tid in self._skipped:
+            doc.update(status="rejected", reason=self._skipped[tid])
+        else:
+            doc["status"] = "unknown"
+        return doc
+
+    def block(self, height: int | None) -> dict[str, Any] | None:
+        h = self.store.tip_height() if height is None else height
+        block = self.store.block(h)
+        if block is None:
+            return None
+        cert = self.store.commit_cert(h)
+        return {
+            "hash": block_hash(self.suite, block.header).hex(),
+            "header": header_to_json(block.header),
+            "tx_ids": [_tx_id_or_none(self.suite, raw) for raw in block.txs],
+            "commit_cert": None if cert is None else encode(cert).hex(),
+        }
+
+    def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]:
+        height = self.store.tip_height()
+        raw = self.store.get_state(contract, key, height)
+        doc: dict[str, Any] = {
+            "contract": contract,
+            "key": key.decode(errors="replace"),
+            "height": height,
+            "found": raw is not None,
+            "value": None if raw is None else encoded_value_to_json(raw),
+        }
+        if with_proof:
+            doc["proof"] = build_bundle(self, contract, key)
+        return doc
+
+    def status(self) -> dict[str, Any]:
+        core = self.core
+        return {
+            "chain_id": self.chain_id,
+            "height": self.store.tip_height(),
+            "round": core.round if core else 0,
+            "epoch": core.vset.epoch if core else 0,
+            "validators": [v.name for v in self.deps.genesis.validators.validators],
+            "mempool": len(self.mempool),
+            "halted": self.halted,
+        }
+
+
+def _tx_id_or_none(suite: CryptoSuite, raw: bytes) -> str | None:
+    try:
+        return tx_id(suite, decode(raw, Transaction).body).hex()
+    except CodecError:
+        return None

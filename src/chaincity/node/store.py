@@ -1,0 +1,66 @@
+"""What a chain runtime needs from storage, as a small interface.
+
+The LMDB-backed implementation adapts the ledger and state packages; tests may
+use any object with these methods.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chaincity.execution.executor import StateView
+from chaincity.types.block import Block, BlockHeader, Receipt
+from chaincity.types.consensus import ExecResult, QuorumCert, SafetyData
+
+
+class ChainStore(Protocol):
+    def tip_height(self) -> int:
+        """The latest committed (and executed) height; 0 holds the genesis block."""
+        ...
+
+    def block(self, height: int) -> Block | None: ...
+
+    def header(self, height: int) -> BlockHeader | None: ...
+
+    def commit_cert(self, height: int) -> QuorumCert | None:
+        """The certificate stored with ``height``: it names this block or a
+        descendant committed in the same batch (bound by parent hashes)."""
+        ...
+
+    def exec_result(self, height: int) -> ExecResult | None: ...
+
+    def load_safety(self) -> SafetyData | None: ...
+
+    def save_safety(self, safety: SafetyData) -> None:
+        """Durable before it returns: a vote may leave right after."""
+        ...
+
+    def receipt(self, tx_id: bytes) -> Receipt | None: ...
+
+    def is_committed(self, tx_id: bytes) -> bool: ...
+
+    def overlay(self) -> StateView:
+        """A copy-on-write view over the latest committed state."""
+        ...
+
+    def state_root(self, view: StateView) -> bytes:
+        """The root the state would have with ``view``'s changes applied."""
+        ...
+
+    def commit_block(
+        self,
+        block: Block,
+        receipts: list[Receipt],
+        view: StateView,
+        cert: QuorumCert | None,
+        result: ExecResult,
+    ) -> None:
+        """Store block, receipts, state changes, certificate and result in one
+        durable transaction."""
+        ...
+
+    def get_state(self, contract: str, key: bytes, height: int | None = None) -> bytes | None: ...
+
+    def prove_state(self, contract: str, key: bytes, height: int) -> bytes:
+        """A canonical state proof of ``key`` (or its absence) at ``height``."""
+        ...
