@@ -73,14 +73,18 @@ def parse_key_pair(data: bytes, source: str = "key file") -> KeyPair:
         raise CryptoError(f"{source}: larger than {KEY_FILE_SIZE_MAX} bytes")
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: a few kilobytes of "[" nest deeper than the parser's stack.
         raise CryptoError(f"{source}: not a JSON key file ({exc.__class__.__name__})") from None
     if not isinstance(doc, dict) or doc.get("type") != KEY_FILE_TYPE:
         raise CryptoError(f"{source}: not a chaincity private key file")
     suite_name = doc.get("suite")
     if not isinstance(suite_name, str):
         raise CryptoError(f"{source}: missing suite")
-    suite = get_suite(suite_name)
+    try:
+        suite = get_suite(suite_name)
+    except CryptoError as exc:
+        raise CryptoError(f"{source}: {exc}") from None
     private_key = _hex_field(doc, "private_key", suite.private_key_size, source)
     public_key = _hex_field(doc, "public_key", suite.public_key_size, source)
     try:

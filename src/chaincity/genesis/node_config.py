@@ -21,6 +21,7 @@
 
     [[peers]]
     name = "org1-node2"
+    org = "org1"
     host = "127.0.0.1"
     port = 7701
 
@@ -67,6 +68,7 @@ class TlsFiles(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class Peer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: SafeName
+    org: SafeName  # whose transport CA must have issued the peer's certificate
     host: Host
     port: Port
 
@@ -94,7 +96,11 @@ def parse_node_config(data: bytes, source: str) -> NodeConfig:
         raise ConfigError(f"{source}: larger than {NODE_CONFIG_FILE_SIZE_MAX} bytes")
     try:
         config = msgspec.toml.decode(data, type=NodeConfig)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise ConfigError(f"{source}: {_one_line(str(exc))}") from None
     problem = _config_problem(config)
     if problem:

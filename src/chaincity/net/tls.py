@@ -11,10 +11,12 @@ import ssl
 from pathlib import Path
 
 
-def _server_context(
-    purpose: ssl.Purpose, cert_file: Path, key_file: Path, ca_pem: str
+def _context(
+    protocol: ssl._SSLMethod, cert_file: Path, key_file: Path, ca_pem: str
 ) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(purpose)
+    # A bare context: only the organization CAs are trusted, never the system store.
+    ctx = ssl.SSLContext(protocol)
+    ctx.check_hostname = False
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(cert_file, key_file)
     ctx.load_verify_locations(cadata=ca_pem)
@@ -24,15 +26,9 @@ def _server_context(
 
 def make_server_context(cert_file: Path, key_file: Path, ca_pem: str) -> ssl.SSLContext:
     """Context for accepted links; ``ca_pem`` holds every trusted organization CA."""
-    return _server_context(ssl.Purpose.CLIENT_AUTH, cert_file, key_file, ca_pem)
+    return _context(ssl.PROTOCOL_TLS_SERVER, cert_file, key_file, ca_pem)
 
 
 def make_client_context(cert_file: Path, key_file: Path, ca_pem: str) -> ssl.SSLContext:
     """Context for dialed links; presents our certificate to the peer."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ctx.check_hostname = False
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.load_cert_chain(cert_file, key_file)
-    ctx.load_verify_locations(cadata=ca_pem)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    return _context(ssl.PROTOCOL_TLS_CLIENT, cert_file, key_file, ca_pem)

@@ -44,15 +44,14 @@ from chaincity.consensus.events import (
 from chaincity.contracts import builtin_registry
 from chaincity.crypto import CryptoSuite
 from chaincity.execution.executor import BlockExecutor, ExecutionParams
-from chaincity.genesis.model import Genesis
+from chaincity.genesis.model import Genesis, genesis_hash
 from chaincity.mempool import AdmitError, Mempool, MempoolParams
 from chaincity.node.identity import CachedAuthorizer
 from chaincity.node.metrics import Metrics
-from chaincity.node.proofs import build_bundle
 from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
 from chaincity.node.wire import BlockRequest, Kind, TxBatch
-from chaincity.types.block import Block, block_hash
+from chaincity.types.block import Block, BlockHeader, block_hash
 from chaincity.types.consensus import ExecResult, QuorumCert
 from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
 
@@ -61,6 +60,7 @@ log = logging.getLogger("chaincity.node")
 GOSSIP_BATCH_MAX = 1_000
 SKIPPED_REMEMBERED_MAX = 10_000
 LATENCY_TRACKED_MAX = 200_000
+TICK_MS = 500  # housekeeping period
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
 
 
@@ -128,20 +128,55 @@ class ChainRuntime:
         self.halted: str | None = None
         self._held: RequestPayload | None = None
         self._idle_timer: TimerHandle | None = None
+        self._tick_timer: TimerHandle | None = None
         self._last_tx_height = 0
         self._register_metrics()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        if self.store.tip_height() < 0:
+            self._store_genesis()
         self.core = ConsensusCore(self._core_config(), self._recovery())
         self._feed(Start())
+        if self._tick_timer is None:
+            self._tick_timer = self.deps.schedule(TICK_MS / 1000, self._tick)
+
+    def _tick(self) -> None:
+        """Housekeeping that runs off the clock: catch-up status, leftover gossip."""
+        self._tick_timer = self.deps.schedule(TICK_MS / 1000, self._tick)
+        if self.halted:
+            return
+        self.sync.tick()
+        self.flush_gossip()
+
+    def _store_genesis(self) -> None:
+        """Height 0: a block with no transactions, bound to the genesis file's hash."""
+        g = self.deps.genesis
+        view = self.store.overlay()
+        empty = self._executor.execute_block(view, 0, g.genesis_time_ms, ())
+        root = self.store.state_root(view)
+        header = BlockHeader(
+            chain_id=self.chain_id,
+            epoch=g.validators.epoch,
+            height=0,
+            round=0,
+            parent_hash=genesis_hash(g),
+            payload_hash=self.payload_hash(()),
+            exec_height=0,
+            state_root=root,
+            receipts_root=empty.receipts_root,
+            proposer=0,
+            timestamp_ms=g.genesis_time_ms,
+        )
+        result = ExecResult(0, root, empty.receipts_root)
+        self.store.commit_block(Block(header, ()), [], view, None, result)
 
     def stop(self) -> None:
-        for timer in (self._timer, self._idle_timer):
+        for timer in (self._timer, self._idle_timer, self._tick_timer):
             if timer is not None:
                 timer.cancel()
-        self._timer = self._idle_timer = None
+        self._timer = self._idle_timer = self._tick_timer = None
         self._held = None
 
     def _core_config(self) -> CoreConfig:
@@ -173,7 +208,11 @@ class ChainRuntime:
 
     def restart_core(self) -> None:
         """Rebuild the core from storage (after a catch-up moved the tip)."""
-        self.stop()
+        for timer in (self._timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._idle_timer = None
+        self._held = None
         self.start()
 
     # ------------------------------------------------------------ events in
@@ -461,6 +500,8 @@ class ChainRuntime:
             "value": None if raw is None else encoded_value_to_json(raw),
         }
         if with_proof:
+            from chaincity.node.proofs import build_bundle
+
             doc["proof"] = build_bundle(self, contract, key)
         return doc
 

@@ -15,7 +15,8 @@ from chaincity.types.consensus import ExecResult, QuorumCert, SafetyData
 
 class ChainStore(Protocol):
     def tip_height(self) -> int:
-        """The latest committed (and executed) height; 0 holds the genesis block."""
+        """The latest committed (and executed) height; 0 holds the genesis block,
+        and -1 means the store is empty."""
         ...
 
     def block(self, height: int) -> Block | None: ...

@@ -1,0 +1,104 @@
+"""Four in-process validators on a simulated network: commit, execute, agree, catch up."""
+
+from __future__ import annotations
+
+from chaincity.consensus.core import get_leader
+from tests.node.harness import make_network, restart
+from tests.support import BOB_KEY, make_tx
+
+DIGEST = "cd" * 32
+
+
+def start_all(net) -> None:  # type: ignore[no-untyped-def]
+    for node in net.nodes:
+        node.start()
+
+
+def test_transactions_commit_and_every_node_agrees() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    raws = [
+        make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(20)
+    ]
+    outcomes = net.nodes[1].submit(raws[:10]) + net.nodes[2].submit(raws[10:])
+    assert all(o.error is None for o in outcomes)
+    ids = [o.tx_id for o in outcomes]
+    assert net.run_until(lambda: all(all(s.is_committed(t) for t in ids) for s in stores))
+    tip = min(s.tip_height() for s in stores)
+    roots = {s.exec_result(tip).state_root for s in stores}  # type: ignore[union-attr]
+    assert len(roots) == 1
+    status = net.nodes[0].tx_status(ids[3])
+    assert status["status"] == "committed" and status["receipt"]["status"] == "ok"
+    assert all(len(node.mempool) == 0 for node in net.nodes)
+
+
+def test_failed_contract_call_is_reported_failed() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    first = make_tx("notary", "record", {"digest": DIGEST}, expiry=500)
+    again = make_tx("notary", "record", {"digest": DIGEST}, key=BOB_KEY, expiry=500)
+    (a,) = net.nodes[0].submit([first])
+    assert net.run_until(lambda: stores[0].is_committed(a.tx_id))
+    (b,) = net.nodes[3].submit([again])
+    assert net.run_until(lambda: stores[3].is_committed(b.tx_id))
+    doc = net.nodes[3].tx_status(b.tx_id)
+    assert doc["status"] == "failed" and "already recorded" in doc["receipt"]["error"]
+
+
+def test_idle_chain_does_not_race_ahead() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    net.run_until(lambda: False, limit_ms=10_000)
+    # One empty block per idle interval at most, not one per network round trip.
+    assert stores[0].tip_height() <= 12
+
+
+def test_commits_continue_with_one_validator_down_and_it_catches_up() -> None:
+    net, stores = make_network(4, round_timeout_ms=500)
+    start_all(net)
+    net.down.add(3)
+    raws = [
+        make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=900) for i in range(30)
+    ]
+    ids = [o.tx_id for o in net.nodes[0].submit(raws)]
+    assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids), 120_000)
+    assert net.run_until(lambda: stores[0].tip_height() >= 10, 120_000)
+    assert stores[3].tip_height() == 0
+    restart(net, stores, 3)
+    assert net.run_until(lambda: stores[3].tip_height() >= stores[0].tip_height() - 1, 120_000)
+    h = stores[3].tip_height()
+    assert stores[3].exec_result(h) == stores[0].exec_result(h)
+    assert all(stores[3].is_committed(t) for t in ids)
+
+
+def test_leader_crash_is_replaced_by_timeout() -> None:
+    net, stores = make_network(4, round_timeout_ms=500)
+    start_all(net)
+    net.run_until(lambda: stores[0].tip_height() >= 2, 30_000)
+    core = net.nodes[0].core
+    assert core is not None
+    next_leader = get_leader(core.vset, core.round + 1)
+    net.down.add(next_leader)
+    sender = (next_leader + 1) % 4
+    ids = [
+        o.tx_id
+        for o in net.nodes[sender].submit(
+            [make_tx("kv", "put", {"key": "x", "value": 1}, expiry=900)]
+        )
+    ]
+    live = [s for i, s in enumerate(stores) if i != next_leader]
+    assert net.run_until(lambda: all(s.is_committed(ids[0]) for s in live), 120_000)
+
+
+def test_restart_with_same_store_never_double_votes() -> None:
+    net, stores = make_network(4, round_timeout_ms=500)
+    start_all(net)
+    net.run_until(lambda: stores[0].tip_height() >= 3, 30_000)
+    saves = stores[1].safety_saves
+    assert saves > 0
+    restart(net, stores, 1)
+    ids = [
+        o.tx_id
+        for o in net.nodes[2].submit([make_tx("kv", "put", {"key": "y", "value": 2}, expiry=900)])
+    ]
+    assert net.run_until(lambda: all(s.is_committed(ids[0]) for s in stores), 120_000)
