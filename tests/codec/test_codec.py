@@ -94,6 +94,14 @@ def test_out_of_bounds_and_wrong_types_are_rejected(bad: list[Any]) -> None:
         decode(data, Sample)
 
 
+def test_invalid_utf8_is_rejected() -> None:
+    data = encode(Sample(1, "a", b"", ())).replace(b"\xa1a", b"\xa1\xff")
+    with pytest.raises(CodecError):
+        decode(data, Sample)
+    with pytest.raises(CodecError):
+        decode_value(b"\xa1\xff")
+
+
 def test_oversized_input_is_rejected_before_decoding() -> None:
     with pytest.raises(CodecError, match="exceeds"):
         decode(b"\x00" * 100, Sample, size_max=10)

@@ -85,7 +85,7 @@ def decode(data: bytes, typ: type[T], *, size_max: int = MESSAGE_SIZE_MAX) -> T:
         raise CodecError(f"message of {len(data)} bytes exceeds {size_max}")
     try:
         value = _decoder_for(typ).decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise CodecError(str(exc)) from None
     if _encoder.encode(value) != data:
         raise CodecError("non-canonical encoding")
@@ -109,7 +109,7 @@ def decode_value(data: bytes, *, size_max: int = MESSAGE_SIZE_MAX) -> Any:
         raise CodecError(f"value of {len(data)} bytes exceeds {size_max}")
     try:
         value = _value_decoder.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise CodecError(str(exc)) from None
     check_value(value)
     if _value_encoder.encode(value) != data:

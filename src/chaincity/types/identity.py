@@ -23,7 +23,9 @@ from msgspec import Meta
 from chaincity.codec import CodecError, Tag, decode, encode, tagged
 from chaincity.crypto import CryptoSuite
 from chaincity.types.primitives import (
+    PUBLIC_KEY_SIZE_MAX,
     ROLES_MAX,
+    SIGNATURE_SIZE_MAX,
     U64,
     ChainIdField,
     Name,
@@ -171,18 +173,22 @@ def dump_cert(cert: MemberCert, suite_name: str) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
+HexText = Annotated[str, Meta(max_length=2 * (PUBLIC_KEY_SIZE_MAX + SIGNATURE_SIZE_MAX))]
+
+
 class _CertDoc(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # The same bounds as CertBody, so an error names the JSON field at fault.
     type: str
-    suite: str
-    network_id: str
-    subject: str
-    org: str
-    roles: list[str]
-    public_key: str
-    not_before_ms: int
-    not_after_ms: int
-    serial: int
-    signature: str
+    suite: Name
+    network_id: ChainIdField
+    subject: Name
+    org: Name
+    roles: Roles
+    public_key: HexText
+    not_before_ms: U64
+    not_after_ms: U64
+    serial: U64
+    signature: HexText
 
 
 def parse_cert(data: bytes, source: str = "certificate") -> tuple[MemberCert, str]:
@@ -195,7 +201,7 @@ def parse_cert(data: bytes, source: str = "certificate") -> tuple[MemberCert, st
         raise IdentityError("malformed", f"{source}: larger than {CERT_FILE_SIZE_MAX} bytes")
     try:
         doc = msgspec.json.decode(data, type=_CertDoc)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise IdentityError("malformed", f"{source}: {exc}") from None
     if doc.type != CERT_FILE_TYPE:
         raise IdentityError("malformed", f"{source}: not a chaincity member certificate")
@@ -204,7 +210,7 @@ def parse_cert(data: bytes, source: str = "certificate") -> tuple[MemberCert, st
             doc.network_id,
             doc.subject,
             doc.org,
-            tuple(doc.roles),
+            doc.roles,
             _from_hex(doc.public_key, "public_key"),
             doc.not_before_ms,
             doc.not_after_ms,
