@@ -21,13 +21,16 @@ SYNC_RESPONSE_BYTES_MAX = 32 * 1024 * 1024
 
 
 class Kind(enum.IntEnum):
-    CONSENSUS = 1
-    TXS = 2
-    BLOCK_REQUEST = 3
-    BLOCK_RESPONSE = 4
-    SYNC_STATUS = 5
-    SYNC_REQUEST = 6
-    SYNC_RESPONSE = 7
+    """Envelope kinds the node sends; numbers agree with the transport's registry
+    (chaincity.net.frames.Kind) and are never reused."""
+
+    CONSENSUS = 10
+    TXS = 20
+    SYNC_REQUEST = 30
+    SYNC_RESPONSE = 31
+    SYNC_STATUS = 32
+    BLOCK_REQUEST = 40
+    BLOCK_RESPONSE = 41
 
 
 class TxBatch(msgspec.Struct, array_like=True, frozen=True):

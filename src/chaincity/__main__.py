@@ -1,0 +1,5 @@
+"""`python -m chaincity` runs the command line."""
+
+from chaincity.cli.main import main
+
+main()
