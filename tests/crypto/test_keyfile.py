@@ -54,6 +54,19 @@ def test_file_mode_is_0600_even_when_replacing(tmp_path: Path, suite_name: str) 
     assert not (tmp_path / "node.key.tmp").exists()
 
 
+def test_stale_temporary_symlink_is_not_followed(tmp_path: Path) -> None:
+    victim = _write(tmp_path / "victim.txt", b"keep me")
+    victim.chmod(0o644)
+    (tmp_path / "node.key.tmp").symlink_to(victim)
+    pair = generate_key_pair(get_suite("ed25519-sha256"))
+    path = tmp_path / "node.key"
+    save_key_pair(pair, path)
+    assert victim.read_bytes() == b"keep me"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert not path.is_symlink()
+    assert load_key_pair(path).private_key == pair.private_key
+
+
 def test_file_format_is_the_documented_json(tmp_path: Path) -> None:
     pair = generate_key_pair(get_suite("sm2-sm3"))
     path = tmp_path / "node.key"

@@ -248,6 +248,17 @@ def test_der_helpers_reject_malformed_input() -> None:
         signature_to_der(raw[:-1])
 
 
+def test_bytes_like_inputs_and_wrong_types(suite: Sm2Sm3) -> None:
+    public, signature = bytes.fromhex(GBT_PUBLIC), bytes.fromhex(GBT_SIGNATURE)
+    assert suite.verify(bytearray(public), memoryview(GBT_MESSAGE), bytearray(signature))
+    assert suite.is_valid_public_key(memoryview(public))
+    for wrong in (None, GBT_PUBLIC, 12):
+        assert not suite.verify(wrong, GBT_MESSAGE, signature)  # type: ignore[arg-type]
+        assert not suite.verify(public, GBT_MESSAGE, wrong)  # type: ignore[arg-type]
+        assert not suite.is_valid_public_key(wrong)  # type: ignore[arg-type]
+    assert not suite.verify(public, GBT_MESSAGE.decode(), signature)  # type: ignore[arg-type]
+
+
 # --- round trips ----------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from chaincity.crypto import get_suite
-from chaincity.crypto.x509 import new_transport_ca
+from chaincity.crypto.x509 import issue_node_cert, new_transport_ca
 from chaincity.genesis import ConfigError, dump_genesis, genesis_hash, parse_genesis
 from chaincity.genesis.model import ChainParams, Genesis, OrgInfo
 from chaincity.types.validators import Validator, ValidatorSet
@@ -18,6 +18,7 @@ from chaincity.types.validators import Validator, ValidatorSet
 SUITE = get_suite("ed25519-sha256")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TLS_CAS = {org: new_transport_ca(org, NOW, 30).cert_pem.decode() for org in ("org1", "org2")}
+LEAF = issue_node_cert(new_transport_ca("org1", NOW, 30), "n1", "org1", NOW, 30).cert_pem.decode()
 
 
 def make_genesis(**changes: Any) -> Genesis:
@@ -105,6 +106,8 @@ KEY_A = SUITE.public_key(b"\x20" * 32).hex()
         (_set("orgs.1.name", "org1"), "organization names are not unique"),
         (_set("orgs.0.tls_ca_cert_pem", "hello"), "not a PEM certificate"),
         (_set("orgs.0.tls_ca_cert_pem", TLS_CAS["org2"]), "names another organization"),
+        (_set("orgs.0.tls_ca_cert_pem", LEAF), "not a CA certificate"),
+        (_set("orgs.0.tls_ca_cert_pem", TLS_CAS["org1"] * 2), "expected one certificate"),
         (_set("validators.epoch", 3), "epoch 0"),
         (_set("validators.validators", []), "length"),
         (_set("validators.validators.0.org", "org9"), "unknown org 'org9'"),

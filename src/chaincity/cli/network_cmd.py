@@ -29,7 +29,7 @@ from chaincity.crypto.keyfile import (
 from chaincity.crypto.suite import CryptoError
 from chaincity.crypto.x509 import TransportCertError
 from chaincity.genesis import layout
-from chaincity.genesis.errors import ConfigError
+from chaincity.genesis.errors import ConfigError, one_line
 from chaincity.genesis.files import read_bounded, write_public_file, write_secret_file
 from chaincity.genesis.inspect import NetworkView, load_cert_file, load_key_file, load_network
 from chaincity.genesis.issue import issue_member_cert
@@ -50,7 +50,7 @@ network_app = typer.Typer(help="Inspect a network directory.", no_args_is_help=T
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print ``error: <message>`` on one line to stderr and exit with ``code``."""
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    typer.echo(f"error: {one_line(' '.join(message.split()))}", err=True)
     raise typer.Exit(code)
 
 
@@ -63,6 +63,9 @@ def reported(code: int = EXIT_FAILED) -> Iterator[None]:
         fail(str(exc), code)
     except IdentityError as exc:
         fail(exc.reason, code)
+    except OSError as exc:  # the disk, not the input: still one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}", code)
 
 
 def now_ms() -> int:

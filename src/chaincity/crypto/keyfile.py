@@ -53,13 +53,18 @@ def dump_key_pair(pair: KeyPair) -> bytes:
 def write_private_file(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file readable only by its owner, atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A stale temporary file may be a symlink planted by someone else; remove
+    # it and create afresh, never following links, so the key cannot land in
+    # (or clobber) a file chosen by another user.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 

@@ -13,7 +13,7 @@ Encodings are raw and fixed-size, so canonical messages never hold ASN.1:
 - signature: 64 bytes, r || s, each big-endian with 1 <= r, s <= n-1.
 
 The signed digest is e = SM3(Z || M) with Z the SM3 user-ID digest of the
-signer's key under the user id ``1234567812345678`` (GB/T 35276 default), the
+signer's key under the user id ``1234567812345678`` (GM/T 0009 default), the
 same id OpenSSL uses when told ``distid:1234567812345678``.
 """
 
@@ -55,6 +55,7 @@ _GENERATE_TRIES_MAX = 64
 
 _CURVE = tongsuo_ec.SM2()
 _ALGORITHM = tongsuo_ec.ECDSA(tongsuo_hashes.SM3())
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 # What a malformed key or signature can raise from inside the library; verify
 # turns all of them into False rather than letting a peer's bytes crash us.
 _LIBRARY_ERRORS = (
@@ -190,20 +191,22 @@ class Sm2Sm3(CryptoSuite):
         return signature_from_der(der)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        if not isinstance(signature, bytes) or not isinstance(message, bytes):
+        if not all(isinstance(v, _BYTES_LIKE) for v in (public_key, message, signature)):
             return False
-        key = _public_key_object(public_key)
+        key = _public_key_object(bytes(public_key))
         if key is None:
             return False
         try:
-            der = signature_to_der(signature)
-            key.verify(der, message, _ALGORITHM)
+            der = signature_to_der(bytes(signature))
+            key.verify(der, bytes(message), _ALGORITHM)
         except (CryptoError, *_LIBRARY_ERRORS):
             return False
         return True
 
     def is_valid_public_key(self, public_key: bytes) -> bool:
-        return _public_key_object(public_key) is not None
+        if not isinstance(public_key, _BYTES_LIKE):
+            return False
+        return _public_key_object(bytes(public_key)) is not None
 
 
 def _public_key_object(public_key: bytes) -> Any | None:

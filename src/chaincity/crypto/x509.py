@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -159,9 +159,17 @@ def load_cert_bundle(pem: bytes, source: str) -> list[x509.Certificate]:
     if len(certs) > BUNDLE_CERTS_MAX:
         raise TransportCertError(f"{source}: more than {BUNDLE_CERTS_MAX} certificates")
     for cert in certs:
-        if not isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+        if not _is_p256(cert):
             raise TransportCertError(f"{source}: certificate key is not ECDSA P-256")
     return certs
+
+
+def _is_p256(cert: x509.Certificate) -> bool:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):  # parsed lazily: a damaged key shows here
+        return False
+    return isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
 
 
 def _load_ec_key(pem: bytes, source: str) -> ec.EllipticCurvePrivateKey:
@@ -176,15 +184,26 @@ def _load_ec_key(pem: bytes, source: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+def is_ca_cert(cert: x509.Certificate) -> bool:
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except (x509.ExtensionNotFound, ValueError):  # absent, or malformed extensions
+        return False
+    return constraints.value.ca
+
+
 def cert_org(cert: x509.Certificate) -> str:
-    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    try:
+        values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    except ValueError:  # a malformed subject names no organization
+        return ""
     return str(values[0].value) if values else ""
 
 
 def cert_dns_names(cert: x509.Certificate) -> list[str]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):  # absent, or malformed extensions
         return []
     return [str(n) for n in san.value.get_values_for_type(x509.DNSName)]
 
@@ -215,7 +234,7 @@ def check_node_identity(
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 

@@ -141,6 +141,13 @@ def _load_node(path: Path, genesis: Genesis, ghash: bytes, now_ms: int) -> NodeV
 
 
 def _check_tls(config: NodeConfig, genesis: Genesis, now_ms: int) -> None:
+    try:
+        _check_tls_files(config, genesis, now_ms)
+    except TransportCertError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _check_tls_files(config: NodeConfig, genesis: Genesis, now_ms: int) -> None:
     bundle_path = Path(config.tls.ca_bundle)
     bundle = load_cert_bundle(read_bounded(bundle_path, PEM_SIZE_MAX * 64), str(bundle_path))
     for org in genesis.orgs:
@@ -152,10 +159,7 @@ def _check_tls(config: NodeConfig, genesis: Genesis, now_ms: int) -> None:
         read_bounded(Path(config.tls.key), PEM_SIZE_MAX),
     )
     now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    try:
-        check_node_identity(identity, bundle, config.name, config.org, now, config.tls.cert)
-    except TransportCertError as exc:
-        raise ConfigError(str(exc)) from None
+    check_node_identity(identity, bundle, config.name, config.org, now, config.tls.cert)
 
 
 def _check_addresses(nodes: tuple[NodeView, ...]) -> None:

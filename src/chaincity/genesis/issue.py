@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from chaincity.genesis import layout
 from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.files import read_bounded, write_public_file
@@ -19,9 +21,11 @@ from chaincity.types.identity import (
     CertBody,
     IdentityError,
     MemberCert,
+    Roles,
     check_cert_form,
     issue_cert,
 )
+from chaincity.types.primitives import Name
 
 DAY_MS = 86_400_000
 SERIAL_MAX = 2**63 - 1
@@ -32,6 +36,13 @@ def read_next_serial(path: Path) -> int:
     if not text.isdigit() or not 1 <= int(text) <= SERIAL_MAX:
         raise ConfigError(f"{path}: not a serial number")
     return int(text)
+
+
+def _check_option(value: object, typ: object, flag: str) -> None:
+    try:
+        msgspec.convert(value, typ)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{flag}: {str(exc).split(' - at ')[0]}") from None
 
 
 def issue_member_cert(
@@ -54,6 +65,8 @@ def issue_member_cert(
         raise ConfigError(f"{org_dir / layout.CA_KEY_FILE}: not {org}'s CA key in the genesis")
     if not 1 <= days <= 36_500:
         raise ConfigError("--days must be 1..36500")
+    _check_option(subject, Name, "--subject")
+    _check_option(roles, Roles, "--role")
     serial_path = org_dir / layout.NEXT_SERIAL_FILE
     serial = read_next_serial(serial_path)
     body = CertBody(

@@ -21,7 +21,13 @@ from msgspec import Meta
 from chaincity.codec import CodecError, Tag, decode, encode
 from chaincity.crypto import CryptoSuite, get_suite
 from chaincity.crypto.suite import CryptoError
-from chaincity.crypto.x509 import PEM_SIZE_MAX, TransportCertError, cert_org, load_cert
+from chaincity.crypto.x509 import (
+    PEM_SIZE_MAX,
+    TransportCertError,
+    cert_org,
+    is_ca_cert,
+    load_cert,
+)
 from chaincity.genesis.errors import ConfigError
 from chaincity.types.primitives import (
     BLOCK_SIZE_MAX,
@@ -159,6 +165,8 @@ def parse_genesis(data: bytes, source: str) -> Genesis:
         raise ConfigError(f"{source}: larger than {GENESIS_FILE_SIZE_MAX} bytes")
     try:
         doc = msgspec.json.decode(data, type=_GenesisDoc)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if doc.type != GENESIS_FILE_TYPE:
@@ -236,6 +244,8 @@ def _orgs_problem(orgs: tuple[OrgInfo, ...], suite: CryptoSuite) -> str | None:
             return str(exc)
         if cert_org(cert) != org.name:
             return f"org {org.name!r}: transport CA certificate names another organization"
+        if not is_ca_cert(cert):
+            return f"org {org.name!r}: transport CA certificate is not a CA certificate"
     return None
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from chaincity.crypto import CryptoSuite, get_suite
 from chaincity.crypto.keyfile import KeyPair, dump_key_pair, generate_key_pair
 from chaincity.crypto.suite import CryptoError
@@ -20,7 +22,14 @@ from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.files import staged_dir, write_public_file, write_secret_file
 from chaincity.genesis.inspect import NetworkView, load_network
 from chaincity.genesis.model import ChainParams, Genesis, OrgInfo, check_genesis, dump_genesis
-from chaincity.genesis.node_config import Listen, NodeConfig, Peer, TlsFiles, dump_node_config
+from chaincity.genesis.node_config import (
+    Listen,
+    NodeConfig,
+    Peer,
+    TlsFiles,
+    dump_node_config,
+    is_valid_host,
+)
 from chaincity.types.identity import (
     ROLE_ADMIN,
     ROLE_MEMBER,
@@ -28,7 +37,7 @@ from chaincity.types.identity import (
     dump_cert,
     issue_cert,
 )
-from chaincity.types.primitives import VALIDATORS_MAX
+from chaincity.types.primitives import CHAIN_ID_PATTERN, VALIDATORS_MAX, ChainIdField
 from chaincity.types.validators import Validator, ValidatorSet
 
 ORGS_INIT_MAX = 32
@@ -72,6 +81,14 @@ def check_options(opts: InitOptions) -> None:
         raise ConfigError("--base-port and --api-base-port ranges overlap")
     if not 1 <= opts.cert_days <= 36_500 or not 1 <= opts.tls_days <= 36_500:
         raise ConfigError("certificate lifetimes must be 1..36500 days")
+    try:
+        msgspec.convert(opts.network_id, ChainIdField)
+    except msgspec.ValidationError:
+        raise ConfigError(
+            f"--network-id {opts.network_id!r} must match {CHAIN_ID_PATTERN}"
+        ) from None
+    if not is_valid_host(opts.host):
+        raise ConfigError(f"--host {opts.host!r} is not an IP address or host name")
 
 
 def load_suite(name: str) -> CryptoSuite:

@@ -67,6 +67,8 @@ class IdentityError(Exception):
     reason (for receipts, API errors and metrics) and ``reason`` the sentence."""
 
     def __init__(self, kind: str, reason: str) -> None:
+        # Reasons quote hostile input; keep them on one printable line.
+        reason = "".join(c if c.isprintable() else repr(c)[1:-1] for c in reason)
         super().__init__(reason)
         self.kind = kind
         self.reason = reason

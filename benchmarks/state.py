@@ -1,0 +1,99 @@
+"""State benchmark: key updates/s (root included, durably committed), proof size and
+proof verifications/s, at 10^5 and 10^6 stored keys.
+
+    .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--dir DIR]
+
+Figures, not pass/fail: run it on the machine you care about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+
+from chaincity.crypto import get_suite
+from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
+from chaincity.state.tree import verify_state_proof
+
+LOAD_BATCH = 100_000
+ROUNDS = 5
+PROOFS = 2_000
+
+
+def _key(i: int) -> bytes:
+    return b"\x05bench" + i.to_bytes(8, "big")
+
+
+def _value(i: int, round_no: int) -> bytes:
+    return (i * 7919 + round_no).to_bytes(8, "big") * 8  # 64-byte values
+
+
+def load(state: AuthenticatedState, size: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, size, LOAD_BATCH):
+        changes = [(_key(i), _value(i, 0)) for i in range(start, min(size, start + LOAD_BATCH))]
+        state.commit(state.prepare_changes(state.latest_version, changes))
+    return time.perf_counter() - started
+
+
+def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> float:
+    rates = []
+    for round_no in range(1, ROUNDS + 1):
+        step = size // batch
+        changes = [(_key(i), _value(i, round_no)) for i in range(round_no, size, step)][:batch]
+        started = time.perf_counter()
+        update = state.prepare_changes(state.latest_version, changes)
+        state.commit(update)
+        rates.append(len(changes) / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def proofs(state: AuthenticatedState, size: int) -> tuple[float, float, float]:
+    suite = state.suite
+    root = state.root()
+    keys = [_key(i * (size // PROOFS)) for i in range(PROOFS // 2)]
+    keys += [b"\x05absent" + i.to_bytes(8, "big") for i in range(PROOFS // 2)]
+    made = [(key, *state.prove(key)) for key in keys]
+    sizes = [len(encode_proof(proof)) for _key_, _value_, proof in made]
+    started = time.perf_counter()
+    for key, value, proof in made:
+        if not verify_state_proof(suite, root, key, value, proof):
+            raise SystemExit(f"proof for {key!r} did not verify")
+    rate = len(made) / (time.perf_counter() - started)
+    return statistics.mean(sizes), float(max(sizes)), rate
+
+
+def run(size: int, base_dir: str) -> None:
+    path = tempfile.mkdtemp(dir=base_dir)
+    try:
+        store = LmdbStore(LmdbConfig(path, durable=True))
+        state = AuthenticatedState(store, get_suite("ed25519-sha256"), window=16)
+        load_s = load(state, size)
+        print(f"keys={size:>9,}  load {load_s:6.1f} s ({size / load_s:,.0f} keys/s)")
+        for batch in (1_000, 10_000):
+            rate = updates_per_s(state, size, batch)
+            print(f"keys={size:>9,}  batch {batch:>6,}: {rate:>9,.0f} key updates/s (durable)")
+        mean_b, max_b, verify_rate = proofs(state, size)
+        print(
+            f"keys={size:>9,}  proof size mean {mean_b:.0f} B, max {max_b:.0f} B;"
+            f" {verify_rate:,.0f} verifications/s"
+        )
+        store.close()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--dir", default=None, help="where to put the temporary LMDB")
+    args = parser.parse_args()
+    for size in (int(s) for s in args.sizes.split(",")):
+        run(size, args.dir or tempfile.gettempdir())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The storage engine interface, and its default engine on LMDB.
+
+Everything the state and the ledger keep goes through this small interface:
+named tables of ordered byte keys, read transactions and one write
+transaction at a time that commits atomically. Another engine (RocksDB, a SQL
+database) implements the same four classes and nothing above changes.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+
+MAP_SIZE_DEFAULT = 64 * 1024**3  # address space, not disk: LMDB files grow as written
+TABLES_MAX = 1024
+READERS_MAX = 126
+
+
+class StorageError(Exception):
+    """The storage engine failed (disk full, map full, unreadable files)."""
+
+
+class ReadTxn(ABC):
+    """A consistent snapshot of every table."""
+
+    @abstractmethod
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+
+    @abstractmethod
+    def seek(self, table: str, key: bytes) -> tuple[bytes, bytes] | None:
+        """The first entry whose key is >= ``key``, or None."""
+
+    @abstractmethod
+    def scan(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries from ``start`` in key order; the caller bounds how many it takes."""
+
+
+class WriteTxn(ReadTxn):
+    @abstractmethod
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+
+    @abstractmethod
+    def delete(self, table: str, key: bytes) -> None: ...
+
+
+class KVStore(ABC):
+    @abstractmethod
+    def open_tables(self, names: Sequence[str]) -> None:
+        """Create (if needed) the named tables; must precede their use."""
+
+    @abstractmethod
+    def read(self) -> Any:
+        """A context manager giving a ReadTxn."""
+
+    @abstractmethod
+    def write(self) -> Any:
+        """A context manager giving a WriteTxn; commits on normal exit, aborts on error."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LmdbConfig:
+    path: str
+    durable: bool = True  # fsync each commit; tests may turn it off
+    map_size_bytes: int = MAP_SIZE_DEFAULT
+    readonly: bool = False
+
+
+class _LmdbRead(ReadTxn):
+    __slots__ = ("_dbs", "_txn")
+
+    def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def _db(self, table: str) -> Any:
+        db = self._dbs.get(table)
+        if db is None:
+            raise StorageError(f"table {table!r} is not open")
+        return db
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._txn.get(key, db=self._db(table))
+        return value
+
+    def seek(self, table: str, key: bytes) -> tuple[bytes, bytes] | None:
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            if not cursor.set_range(key):
+                return None
+            return bytes(cursor.key()), bytes(cursor.value())
+
+    def scan(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            if not cursor.set_range(start):
+                return
+            for key, value in cursor:
+                yield bytes(key), bytes(value)
+
+
+class _LmdbWrite(_LmdbRead, WriteTxn):
+    __slots__ = ()
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self._txn.put(key, value, db=self._db(table))
+
+    def delete(self, table: str, key: bytes) -> None:
+        self._txn.delete(key, db=self._db(table))
+
+
+class LmdbStore(KVStore):
+    """One LMDB environment (a directory). One writer at a time, within one process."""
+
+    def __init__(self, config: LmdbConfig) -> None:
+        self._config = config
+        self._dbs: dict[str, Any] = {}
+        if not config.readonly:
+            os.makedirs(config.path, exist_ok=True)
+        try:
+            self._env = lmdb.open(
+                config.path,
+                map_size=config.map_size_bytes,
+                max_dbs=TABLES_MAX,
+                max_readers=READERS_MAX,
+                sync=config.durable,
+                metasync=config.durable,
+                readonly=config.readonly,
+                subdir=True,
+                create=not config.readonly,
+                readahead=False,
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open LMDB at {config.path}: {exc}") from None
+
+    def open_tables(self, names: Sequence[str]) -> None:
+        try:
+            for name in names:
+                if name not in self._dbs:
+                    self._dbs[name] = self._env.open_db(
+                        name.encode(), create=not self._config.readonly
+                    )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open tables: {exc}") from None
+
+    @contextmanager
+    def read(self) -> Iterator[ReadTxn]:
+        try:
+            txn = self._env.begin(buffers=False)
+        except lmdb.Error as exc:
+            raise StorageError(str(exc)) from None
+        try:
+            yield _LmdbRead(txn, self._dbs)
+        finally:
+            txn.abort()
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTxn]:
+        if self._config.readonly:
+            raise StorageError("store is open read-only")
+        try:
+            txn = self._env.begin(write=True, buffers=False)
+        except lmdb.Error as exc:
+            raise StorageError(str(exc)) from None
+        try:
+            yield _LmdbWrite(txn, self._dbs)
+        except lmdb.Error as exc:
+            txn.abort()
+            raise StorageError(f"write failed: {exc}") from None
+        except BaseException:
+            txn.abort()
+            raise
+        try:
+            txn.commit()
+        except lmdb.Error as exc:
+            raise StorageError(f"commit failed: {exc}") from None
+
+    def close(self) -> None:
+        self._env.close()

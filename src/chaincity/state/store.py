@@ -1,0 +1,468 @@
+"""Versioned authenticated state on a KVStore.
+
+Version ``v`` is the state after height ``v`` committed. Each version keeps its
+root; reads and proofs work against any retained version (the latest
+``window`` ones). Writing a version is two steps so that it can join the
+ledger's one write transaction: :meth:`AuthenticatedState.prepare` computes
+the new pages and root from a read snapshot (nothing is written), then
+:meth:`AuthenticatedState.write_update` puts them inside the caller's
+transaction, and :meth:`AuthenticatedState.after_commit` runs once it has
+committed.
+
+Tables (``<prefix>`` is chain-scoped):
+
+- ``nodes``: be64(version) + nibble path -> page (see tree.py)
+- ``values``: be16(len) + key + be64(~version) -> 0x01 + value, or 0x00 (deleted)
+- ``stale``: be64(version) -> node keys and value keys replaced at that version
+- ``roots``: be64(version) -> root hash + be64(version of the root page), kept forever
+- ``meta``: ``latest`` and ``oldest`` retained version
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from chaincity.crypto import CryptoSuite
+from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
+from chaincity.state.tree import (
+    PAGE_DEPTH_MAX,
+    PAGE_SLOTS,
+    Child,
+    Hasher,
+    Leaf,
+    Slot,
+    StateCorruption,
+    StateProof,
+    decode_page,
+    encode_page,
+    nibble,
+    page_hash,
+    page_proof_step,
+)
+
+if TYPE_CHECKING:
+    from chaincity.state.overlay import Overlay
+
+KEY_SIZE_MAX = 256  # namespace included
+VALUE_SIZE_MAX = 64 * 1024
+CHANGES_MAX = 1_000_000  # per version
+WINDOW_DEFAULT = 128
+PAGE_CACHE_DEFAULT = 200_000
+U64_MAX = 2**64 - 1
+
+_U64 = struct.Struct(">Q")
+_U16 = struct.Struct(">H")
+_TOMBSTONE = b"\x00"
+_PRESENT = b"\x01"
+
+
+class StateError(Exception):
+    """A request the state cannot serve (the caller's fault, the state is fine)."""
+
+
+class StateVersionError(StateError):
+    """A version that is not retained (pruned, or not yet committed)."""
+
+
+class StateConflict(StateError):
+    """An overlay or update built on a version that is no longer the latest."""
+
+
+def check_key(key: bytes) -> None:
+    if not isinstance(key, bytes) or not 0 < len(key) <= KEY_SIZE_MAX:
+        raise StateError(f"state key must be 1..{KEY_SIZE_MAX} bytes")
+
+
+def check_value(value: bytes) -> None:
+    if not isinstance(value, bytes) or len(value) > VALUE_SIZE_MAX:
+        raise StateError(f"state value must be bytes of at most {VALUE_SIZE_MAX}")
+
+
+def table_names(prefix: str) -> dict[str, str]:
+    return {t: f"{prefix}state.{t}" for t in ("nodes", "values", "stale", "roots", "meta")}
+
+
+def _node_key(version: int, path: bytes) -> bytes:
+    return _U64.pack(version) + path
+
+
+def _value_key(key: bytes, version: int) -> bytes:
+    return _U16.pack(len(key)) + key + _U64.pack(U64_MAX - version)
+
+
+class _StaleList(msgspec.Struct, array_like=True, frozen=True):
+    nodes: list[bytes]
+    values: list[bytes]
+
+
+@dataclass(slots=True)
+class StateUpdate:
+    """A version ready to be written: computed from ``base``, not yet stored."""
+
+    base: int | None
+    version: int
+    root: bytes
+    root_page_version: int
+    pages: list[tuple[bytes, bytes, list[Slot]]] = field(default_factory=list)
+    values: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
+    changed_keys: int = 0
+
+
+class AuthenticatedState:
+    """The state of one chain; a single writer (the node) uses it from one thread."""
+
+    def __init__(
+        self,
+        store: KVStore,
+        suite: CryptoSuite,
+        *,
+        prefix: str = "",
+        window: int = WINDOW_DEFAULT,
+        page_cache_max: int = PAGE_CACHE_DEFAULT,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1 version")
+        self._store = store
+        self._suite = suite
+        self._hasher = Hasher(suite)
+        self._tables = table_names(prefix)
+        self._window = window
+        self._cache: dict[bytes, list[Slot]] = {}
+        self._cache_max = page_cache_max
+        store.open_tables(list(self._tables.values()))
+        with store.read() as txn:
+            self._latest = self._read_meta(txn, b"latest")
+            self._oldest = self._read_meta(txn, b"oldest")
+
+    # -- versions -------------------------------------------------------------
+
+    @property
+    def suite(self) -> CryptoSuite:
+        return self._suite
+
+    @property
+    def latest_version(self) -> int | None:
+        return self._latest
+
+    @property
+    def oldest_version(self) -> int | None:
+        return self._oldest
+
+    def root(self, version: int | None = None) -> bytes:
+        """The root of ``version`` (default latest); roots of pruned versions stay readable."""
+        if version is None and self._latest is None:
+            return self._hasher.zero
+        with self._store.read() as txn:
+            return self._root_ref(txn, self._resolve(version, retained=False))[0]
+
+    def _resolve(self, version: int | None, *, retained: bool = True) -> int:
+        if version is None:
+            version = self._latest
+        if version is None or self._latest is None or not 0 <= version <= self._latest:
+            raise StateVersionError(f"version {version} is not committed")
+        if retained and self._oldest is not None and version < self._oldest:
+            raise StateVersionError(f"version {version} is pruned (oldest is {self._oldest})")
+        return version
+
+    def _read_meta(self, txn: ReadTxn, name: bytes) -> int | None:
+        raw = txn.get(self._tables["meta"], name)
+        return None if raw is None else int(_U64.unpack(raw)[0])
+
+    def _root_ref(self, txn: ReadTxn, version: int) -> tuple[bytes, int]:
+        raw = txn.get(self._tables["roots"], _U64.pack(version))
+        size = self._hasher.size
+        if raw is None or len(raw) != size + 8:
+            raise StateCorruption(f"root of version {version} is missing or malformed")
+        return raw[:size], int(_U64.unpack_from(raw, size)[0])
+
+    # -- reads ----------------------------------------------------------------
+
+    def get(self, key: bytes, version: int | None = None) -> bytes | None:
+        """The value of ``key`` at ``version`` (default latest), or None if absent."""
+        check_key(key)
+        if self._latest is None and version is None:
+            return None
+        at = self._resolve(version)
+        with self._store.read() as txn:
+            return self._get(txn, key, at)[1]
+
+    def _get(self, txn: ReadTxn, key: bytes, version: int) -> tuple[bytes | None, bytes | None]:
+        """(key of the newest entry at or before ``version``, its value)."""
+        wanted = _value_key(key, version)
+        found = txn.seek(self._tables["values"], wanted)
+        if found is None:
+            return None, None
+        entry_key, raw = found
+        if len(entry_key) != len(wanted) or entry_key[:-8] != wanted[:-8]:
+            return None, None
+        if raw[:1] == _PRESENT:
+            return entry_key, raw[1:]
+        if raw != _TOMBSTONE:
+            raise StateCorruption(f"malformed value entry for key {key.hex()}")
+        return entry_key, None
+
+    def prove(self, key: bytes, version: int | None = None) -> tuple[bytes | None, StateProof]:
+        """The value of ``key`` at ``version`` and a proof of it against that version's root."""
+        check_key(key)
+        at = self._resolve(version)
+        key_hash = self._hasher.key(key)
+        with self._store.read() as txn:
+            value = self._get(txn, key, at)[1]
+            page_version = self._root_ref(txn, at)[1]
+            proof, found = self._prove(txn, key_hash, page_version)
+        if found != (value is not None):
+            raise StateCorruption(f"tree and values disagree on key {key.hex()} at {at}")
+        return value, proof
+
+    def _prove(
+        self, txn: ReadTxn, key_hash: bytes, root_page_version: int
+    ) -> tuple[StateProof, bool]:
+        siblings: list[bytes] = []
+        slots = self._page(txn, root_page_version, b"")
+        path = b""
+        for depth in range(PAGE_DEPTH_MAX):
+            index = nibble(key_hash, depth)
+            end = page_proof_step(self._hasher, slots, index, siblings)
+            if isinstance(end, Child):
+                path += bytes((index,))
+                slots = self._page(txn, end.version, path)
+                continue
+            if end is None:
+                return StateProof(tuple(siblings)), False
+            if end.key_hash == key_hash:
+                return StateProof(tuple(siblings)), True
+            return StateProof(tuple(siblings), end.key_hash, end.value_hash), False
+        raise StateCorruption("state tree deeper than the key hash")
+
+    def _page(self, txn: ReadTxn, version: int, path: bytes) -> list[Slot]:
+        node_key = _node_key(version, path)
+        slots = self._cache.get(node_key)
+        if slots is None:
+            raw = txn.get(self._tables["nodes"], node_key)
+            if raw is None:
+                raise StateCorruption(f"state page {node_key.hex()} is missing")
+            slots = decode_page(raw, self._hasher.size)
+            self._remember(node_key, slots)
+        return slots
+
+    def _remember(self, node_key: bytes, slots: list[Slot]) -> None:
+        # Pages never change once written, so a cached page is never stale; only
+        # committed pages are cached, so a discarded update leaves no trace.
+        if len(self._cache) >= self._cache_max:
+            for old in list(self._cache)[: self._cache_max // 4 + 1]:
+                del self._cache[old]
+        self._cache[node_key] = slots
+
+    # -- writes ---------------------------------------------------------------
+
+    def overlay(self) -> Overlay:
+        """A copy-on-write view over the latest committed version."""
+        from chaincity.state.overlay import Overlay
+
+        return Overlay(self, self._latest)
+
+    def compute_root(self, view: Overlay) -> bytes:
+        return self.prepare(view).root
+
+    def prepare(self, view: Overlay) -> StateUpdate:
+        """The update that commits ``view`` as the next version (cached on the view)."""
+        cached = view.prepared()
+        if cached is not None:
+            return cached
+        update = self.prepare_changes(view.base_version, view.changes())
+        view.set_prepared(update)
+        return update
+
+    def prepare_changes(
+        self, base: int | None, changes: Iterable[tuple[bytes, bytes | None]]
+    ) -> StateUpdate:
+        """The next version from net ``changes`` (key -> value, None deletes) over ``base``."""
+        if base != self._latest:
+            raise StateConflict(f"update built on version {base}, latest is {self._latest}")
+        version = 0 if base is None else base + 1
+        with self._store.read() as txn:
+            update, tree_changes = self._collect(txn, base, version, changes)
+            self._update_tree(txn, update, tree_changes)
+        return update
+
+    def _collect(
+        self,
+        txn: ReadTxn,
+        base: int | None,
+        version: int,
+        changes: Iterable[tuple[bytes, bytes | None]],
+    ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
+        update = StateUpdate(base, version, self._hasher.zero, version)
+        tree_changes: list[tuple[bytes, bytes | None]] = []
+        for count, (key, value) in enumerate(changes):
+            if count >= CHANGES_MAX:
+                raise StateError(f"more than {CHANGES_MAX} changes in one version")
+            check_key(key)
+            if value is not None:
+                check_value(value)
+            old_entry, old_value = (None, None) if base is None else self._get(txn, key, base)
+            if old_value == value:
+                continue
+            if old_entry is not None:
+                update.stale.values.append(old_entry)
+            entry = _value_key(key, version)
+            if value is None:
+                update.values.append((entry, _TOMBSTONE))
+                update.stale.values.append(entry)  # a tombstone is dropped with what it hides
+                tree_changes.append((self._hasher.key(key), None))
+            else:
+                update.values.append((entry, _PRESENT + value))
+                tree_changes.append((self._hasher.key(key), self._hasher.value(value)))
+        tree_changes.sort(key=lambda change: change[0])
+        update.changed_keys = len(tree_changes)
+        return update, tree_changes
+
+    def _update_tree(
+        self, txn: ReadTxn, update: StateUpdate, changes: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        if update.base is None:
+            slots: list[Slot] = [None] * PAGE_SLOTS
+        else:
+            root_hash, root_page_version = self._root_ref(txn, update.base)
+            if not changes:
+                update.root, update.root_page_version = root_hash, root_page_version
+                return
+            slots = list(self._page(txn, root_page_version, b""))
+            update.stale.nodes.append(_node_key(root_page_version, b""))
+        writer = _TreeWriter(self, txn, update)
+        writer.apply(slots, 0, b"", changes)
+        update.root = writer.write_page(slots, b"")
+
+    def write_update(self, txn: WriteTxn, update: StateUpdate) -> None:
+        """Put ``update`` (and prune what fell out of the window) inside ``txn``."""
+        if update.base != self._latest:
+            raise StateConflict(f"update built on version {update.base}, latest is {self._latest}")
+        tables = self._tables
+        for node_key, raw, _slots in update.pages:
+            txn.put(tables["nodes"], node_key, raw)
+        for entry, raw in update.values:
+            txn.put(tables["values"], entry, raw)
+        if update.stale.nodes or update.stale.values:
+            txn.put(
+                tables["stale"], _U64.pack(update.version), msgspec.msgpack.encode(update.stale)
+            )
+        ref = update.root + _U64.pack(update.root_page_version)
+        txn.put(tables["roots"], _U64.pack(update.version), ref)
+        txn.put(tables["meta"], b"latest", _U64.pack(update.version))
+        oldest = max(self._oldest or 0, update.version - self._window + 1)
+        self._prune(txn, oldest)
+        txn.put(tables["meta"], b"oldest", _U64.pack(oldest))
+
+    def _prune(self, txn: WriteTxn, oldest: int) -> None:
+        """Drop what only versions before ``oldest`` could reach."""
+        tables = self._tables
+        done: list[bytes] = []
+        for stale_key, raw in txn.scan(tables["stale"]):
+            if _U64.unpack(stale_key)[0] > oldest or len(done) >= 64:
+                break
+            stale = msgspec.msgpack.decode(raw, type=_StaleList)
+            for node_key in stale.nodes:
+                txn.delete(tables["nodes"], node_key)
+            for entry in stale.values:
+                txn.delete(tables["values"], entry)
+            done.append(stale_key)
+        for stale_key in done:
+            txn.delete(tables["stale"], stale_key)
+
+    def after_commit(self, update: StateUpdate) -> None:
+        """Record that ``update``'s transaction committed."""
+        self._latest = update.version
+        self._oldest = max(self._oldest or 0, update.version - self._window + 1)
+        for node_key, _raw, slots in update.pages:
+            self._remember(node_key, slots)
+
+    def commit(self, update: StateUpdate) -> None:
+        """Write ``update`` in a transaction of its own (when no ledger is involved)."""
+        with self._store.write() as txn:
+            self.write_update(txn, update)
+        self.after_commit(update)
+
+    def load_page(self, txn: ReadTxn, version: int, path: bytes) -> list[Slot]:
+        return self._page(txn, version, path)
+
+    def root_ref(self, txn: ReadTxn, version: int) -> tuple[bytes, int]:
+        return self._root_ref(txn, version)
+
+    @property
+    def hasher(self) -> Hasher:
+        return self._hasher
+
+    @property
+    def tables(self) -> dict[str, str]:
+        return dict(self._tables)
+
+
+class _TreeWriter:
+    """Applies sorted key-hash changes to pages, collecting the new pages of a version."""
+
+    __slots__ = ("_hasher", "_state", "_txn", "_update")
+
+    def __init__(self, state: AuthenticatedState, txn: ReadTxn, update: StateUpdate) -> None:
+        self._state = state
+        self._txn = txn
+        self._update = update
+        self._hasher = state.hasher
+
+    def apply(
+        self,
+        slots: list[Slot],
+        depth: int,
+        path: bytes,
+        changes: Sequence[tuple[bytes, bytes | None]],
+    ) -> None:
+        """Apply ``changes`` (sorted, all under ``path``) to the page ``slots`` in place."""
+        if depth >= PAGE_DEPTH_MAX:
+            raise StateCorruption("two keys share a whole key hash")
+        start = 0
+        while start < len(changes):
+            index = nibble(changes[start][0], depth)
+            end = start + 1
+            while end < len(changes) and nibble(changes[end][0], depth) == index:
+                end += 1
+            child_path = path + bytes((index,))
+            slots[index] = self._slot(slots[index], depth + 1, child_path, changes[start:end])
+            start = end
+
+    def _slot(
+        self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
+    ) -> Slot:
+        if isinstance(slot, Child):
+            slots = list(self._state.load_page(self._txn, slot.version, path))
+            self._update.stale.nodes.append(_node_key(slot.version, path))
+            self.apply(slots, depth, path, changes)
+            return self._finish(slots, path)
+        leaves = [(k, v) for k, v in changes if v is not None]
+        if isinstance(slot, Leaf) and all(k != slot.key_hash for k, _ in changes):
+            leaves.append((slot.key_hash, slot.value_hash))
+            leaves.sort()
+        if not leaves:
+            return None
+        if len(leaves) == 1:
+            return Leaf(*leaves[0])
+        slots = [None] * PAGE_SLOTS
+        self.apply(slots, depth, path, leaves)
+        return self._finish(slots, path)
+
+    def _finish(self, slots: list[Slot], path: bytes) -> Slot:
+        occupied = [s for s in slots if s is not None]
+        if not occupied:
+            return None
+        if len(occupied) == 1 and isinstance(occupied[0], Leaf):
+            return occupied[0]  # a page under one key collapses into its leaf
+        return Child(self._update.version, self.write_page(slots, path))
+
+    def write_page(self, slots: list[Slot], path: bytes) -> bytes:
+        node_key = _node_key(self._update.version, path)
+        self._update.pages.append((node_key, encode_page(slots), slots))
+        return page_hash(self._hasher, slots)

@@ -1,0 +1,347 @@
+"""The authenticated tree: hashing rules, pages, proofs and their verification.
+
+The tree is a binary sparse Merkle tree over ``hash(key)`` (256 bits), made
+compact by two rules that make the root a function of the key set alone:
+
+- an empty subtree hashes to ``ZERO`` (all zero bytes, no hashing);
+- a subtree holding exactly one key hashes to that key's leaf hash (the leaf
+  is lifted to the top of the subtree it is alone in);
+- any other subtree hashes to ``H(STATE_NODE, left || right)``.
+
+A leaf hashes to ``H(STATE_LEAF, key_hash || value_hash)``. So the depth of a
+key is the length of the shortest prefix no other key shares: about log2(N).
+
+Storage groups four binary levels into a *page* of 16 slots (the nibble of the
+key hash at the page's depth picks the slot), in the manner of Diem's
+Jellyfish Merkle Tree. A slot is empty, a leaf (the only key under it) or a
+child page (two keys or more). Pages are written once and never changed: a
+new version writes new pages along the updated paths, so old versions stay
+readable until pruned.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections.abc import Callable, Sequence
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from chaincity.codec import CodecError, Tag, decode
+from chaincity.crypto import CryptoSuite
+from chaincity.types.primitives import HashBytes
+
+KEY_BITS_MAX = 256
+PAGE_SLOTS = 16
+PAGE_DEPTH_MAX = KEY_BITS_MAX // 4
+PROOF_SIZE_MAX = 16 * 1024
+
+
+class StateCorruption(Exception):
+    """Stored state does not decode or does not hash to what refers to it."""
+
+
+class Leaf:
+    """The only key under a slot: its key hash, value hash and (lazily) leaf hash."""
+
+    __slots__ = ("_hash", "key_hash", "value_hash")
+
+    def __init__(self, key_hash: bytes, value_hash: bytes, leaf_hash: bytes = b"") -> None:
+        self.key_hash = key_hash
+        self.value_hash = value_hash
+        self._hash = leaf_hash
+
+
+class Child:
+    """A reference to a child page: the version that wrote it and its hash."""
+
+    __slots__ = ("hash", "version")
+
+    def __init__(self, version: int, node_hash: bytes) -> None:
+        self.version = version
+        self.hash = node_hash
+
+
+Slot = Leaf | Child | None
+
+
+class Hasher:
+    """The suite's tagged hashes for leaves and nodes, with the tag prefixes built once."""
+
+    __slots__ = ("_hash", "_leaf_prefix", "_node_prefix", "size", "zero")
+
+    def __init__(self, suite: CryptoSuite) -> None:
+        self._hash: Callable[[bytes], bytes] = suite.hash
+        self._leaf_prefix = bytes((len(Tag.STATE_LEAF),)) + Tag.STATE_LEAF
+        self._node_prefix = bytes((len(Tag.STATE_NODE),)) + Tag.STATE_NODE
+        self.size = suite.hash_size
+        self.zero = bytes(self.size)
+
+    def key(self, key: bytes) -> bytes:
+        return self._hash(key)
+
+    def value(self, value: bytes) -> bytes:
+        return self._hash(value)
+
+    def leaf(self, key_hash: bytes, value_hash: bytes) -> bytes:
+        return self._hash(self._leaf_prefix + key_hash + value_hash)
+
+    def node(self, left: bytes, right: bytes) -> bytes:
+        return self._hash(self._node_prefix + left + right)
+
+    def leaf_of(self, leaf: Leaf) -> bytes:
+        if not leaf._hash:
+            leaf._hash = self.leaf(leaf.key_hash, leaf.value_hash)
+        return leaf._hash
+
+
+def nibble(key_hash: bytes, depth: int) -> int:
+    """The 4 bits of ``key_hash`` that pick a slot in a page at ``depth`` (in pages)."""
+    byte = key_hash[depth >> 1]
+    return (byte >> 4) if depth & 1 == 0 else (byte & 0x0F)
+
+
+def bit(key_hash: bytes, index: int) -> int:
+    return (key_hash[index >> 3] >> (7 - (index & 7))) & 1
+
+
+# -- hashing a page ----------------------------------------------------------
+
+_EMPTY, _SINGLE, _MANY = 0, 1, 2
+
+
+def _slot_entries(hasher: Hasher, slots: Sequence[Slot]) -> tuple[list[bytes], list[int]]:
+    hashes: list[bytes] = []
+    kinds: list[int] = []
+    for slot in slots:
+        if slot is None:
+            hashes.append(hasher.zero)
+            kinds.append(_EMPTY)
+        elif isinstance(slot, Leaf):
+            hashes.append(hasher.leaf_of(slot))
+            kinds.append(_SINGLE)
+        else:
+            hashes.append(slot.hash)
+            kinds.append(_MANY)
+    return hashes, kinds
+
+
+def _combine(
+    hasher: Hasher, hashes: list[bytes], kinds: list[int]
+) -> tuple[list[bytes], list[int]]:
+    """One binary level up: empty+empty is empty, a lone leaf is lifted."""
+    up_hashes: list[bytes] = []
+    up_kinds: list[int] = []
+    for i in range(0, len(hashes), 2):
+        ka, kb = kinds[i], kinds[i + 1]
+        if kb == _EMPTY and ka != _MANY:
+            up_hashes.append(hashes[i])
+            up_kinds.append(ka)
+        elif ka == _EMPTY and kb == _SINGLE:
+            up_hashes.append(hashes[i + 1])
+            up_kinds.append(_SINGLE)
+        else:
+            up_hashes.append(hasher.node(hashes[i], hashes[i + 1]))
+            up_kinds.append(_MANY)
+    return up_hashes, up_kinds
+
+
+def page_levels(hasher: Hasher, slots: Sequence[Slot]) -> list[tuple[list[bytes], list[int]]]:
+    """The page's binary levels, slots first (16 entries) and its top last (1 entry)."""
+    level = _slot_entries(hasher, slots)
+    levels = [level]
+    while len(level[0]) > 1:
+        level = _combine(hasher, *level)
+        levels.append(level)
+    return levels
+
+
+def page_hash(hasher: Hasher, slots: Sequence[Slot]) -> bytes:
+    return page_levels(hasher, slots)[-1][0][0]
+
+
+# -- page encoding -------------------------------------------------------------
+# Masks (occupied, leaf) then, per occupied slot in order, a leaf's key hash and
+# value hash, or a child's version (big-endian u64) and hash.
+
+_MASKS = struct.Struct(">HH")
+_VERSION = struct.Struct(">Q")
+
+
+def encode_page(slots: Sequence[Slot]) -> bytes:
+    occupied = leaves = 0
+    parts: list[bytes] = []
+    for index, slot in enumerate(slots):
+        if slot is None:
+            continue
+        occupied |= 1 << index
+        if isinstance(slot, Leaf):
+            leaves |= 1 << index
+            parts.append(slot.key_hash + slot.value_hash)
+        else:
+            parts.append(_VERSION.pack(slot.version) + slot.hash)
+    return _MASKS.pack(occupied, leaves) + b"".join(parts)
+
+
+def decode_page(data: bytes, hash_size: int) -> list[Slot]:
+    if len(data) < _MASKS.size:
+        raise StateCorruption("state page too short")
+    occupied, leaves = _MASKS.unpack_from(data)
+    if leaves & ~occupied:
+        raise StateCorruption("state page marks an empty slot as a leaf")
+    slots: list[Slot] = [None] * PAGE_SLOTS
+    offset = _MASKS.size
+    for index in range(PAGE_SLOTS):
+        if not occupied >> index & 1:
+            continue
+        if leaves >> index & 1:
+            end = offset + 2 * hash_size
+            slots[index] = Leaf(data[offset : offset + hash_size], data[offset + hash_size : end])
+        else:
+            end = offset + 8 + hash_size
+            (version,) = _VERSION.unpack_from(data, offset)
+            slots[index] = Child(version, data[offset + 8 : end])
+        if end > len(data):
+            raise StateCorruption("state page truncated")
+        offset = end
+    if offset != len(data):
+        raise StateCorruption("state page has trailing bytes")
+    return slots
+
+
+# -- proofs --------------------------------------------------------------------
+
+
+class StateProof(msgspec.Struct, array_like=True, frozen=True):
+    """Siblings from the root down to where the key's path ends.
+
+    The path ends at the key's own leaf (presence), at an empty subtree
+    (absence, ``leaf_key_hash`` empty), or at the leaf of the one other key
+    that shares the path so far (absence, that key's hashes given).
+    """
+
+    siblings: Annotated[tuple[HashBytes, ...], Meta(max_length=KEY_BITS_MAX)]
+    leaf_key_hash: HashBytes = b""
+    leaf_value_hash: HashBytes = b""
+
+
+def encode_proof(proof: StateProof) -> bytes:
+    return msgspec.msgpack.encode(proof)
+
+
+def decode_proof(data: bytes) -> StateProof:
+    """Raises CodecError for anything that is not a canonical proof."""
+    return decode(data, StateProof, size_max=PROOF_SIZE_MAX)
+
+
+def verify_state_proof(
+    suite: CryptoSuite, root: bytes, key: bytes, value: bytes | None, proof: StateProof
+) -> bool:
+    """Whether ``proof`` shows that ``key`` holds ``value`` (None: is absent) under ``root``.
+
+    Needs no database; never raises on malformed input.
+    """
+    try:
+        return _verify(Hasher(suite), root, key, value, proof)
+    except (TypeError, ValueError, IndexError, AttributeError, CodecError):
+        return False
+
+
+def _verify(
+    hasher: Hasher, root: bytes, key: bytes, value: bytes | None, proof: StateProof
+) -> bool:
+    size = hasher.size
+    siblings = proof.siblings
+    if len(root) != size or len(siblings) > KEY_BITS_MAX:
+        return False
+    if any(len(s) != size for s in siblings):
+        return False
+    key_hash = hasher.key(bytes(key))
+    current = _terminal(hasher, key_hash, value, proof)
+    if current is None:
+        return False
+    for depth in range(len(siblings) - 1, -1, -1):
+        if bit(key_hash, depth):
+            current = hasher.node(siblings[depth], current)
+        else:
+            current = hasher.node(current, siblings[depth])
+    return current == root
+
+
+def _terminal(
+    hasher: Hasher, key_hash: bytes, value: bytes | None, proof: StateProof
+) -> bytes | None:
+    """The hash where the key's path ends, or None if the proof cannot show the claim."""
+    other_key, other_value = proof.leaf_key_hash, proof.leaf_value_hash
+    if value is not None:
+        if other_key or other_value:
+            return None
+        return hasher.leaf(key_hash, hasher.value(bytes(value)))
+    if not other_key and not other_value:
+        return hasher.zero
+    if len(other_key) != hasher.size or len(other_value) != hasher.size:
+        return None
+    if other_key == key_hash:
+        return None
+    depth = len(proof.siblings)
+    if any(bit(other_key, i) != bit(key_hash, i) for i in range(depth)):
+        return None
+    return hasher.leaf(other_key, other_value)
+
+
+def page_proof_step(
+    hasher: Hasher, slots: Sequence[Slot], slot_index: int, siblings: list[bytes]
+) -> Slot:
+    """Append the page's siblings along ``slot_index`` (top down) and return where the path
+    stops: a Leaf (lifted, maybe of another key), None (empty) or a Child to descend into."""
+    levels = page_levels(hasher, slots)
+    for height in range(len(levels) - 1, 0, -1):
+        index = slot_index >> height
+        kind = levels[height][1][index]
+        if kind == _EMPTY:
+            return None
+        if kind == _SINGLE:
+            return _lone_leaf(slots, index << height, (index + 1) << height)
+        child_level_hashes = levels[height - 1][0]
+        sibling = (slot_index >> (height - 1)) ^ 1
+        siblings.append(child_level_hashes[sibling])
+    return slots[slot_index]
+
+
+def _lone_leaf(slots: Sequence[Slot], lo: int, hi: int) -> Leaf:
+    for slot in slots[lo:hi]:
+        if isinstance(slot, Leaf):
+            return slot
+    raise StateCorruption("page level marked single has no leaf")
+
+
+# -- a reference root over plain items (checks and tests) ---------------------
+
+
+def compute_root(suite: CryptoSuite, items: dict[bytes, bytes]) -> bytes:
+    """The root of a state holding ``items``, computed from scratch in memory."""
+    hasher = Hasher(suite)
+    leaves = sorted((hasher.key(k), hasher.value(v)) for k, v in items.items())
+    return _subtree_root(hasher, leaves, 0, len(leaves), 0)
+
+
+def _boundary(key_hash: bytes, depth: int) -> bytes:
+    """The least hash sharing ``key_hash``'s first ``depth`` bits, with bit ``depth`` set."""
+    bits = len(key_hash) * 8
+    prefix = int.from_bytes(key_hash, "big") >> (bits - depth - 1)
+    return ((prefix | 1) << (bits - depth - 1)).to_bytes(len(key_hash), "big")
+
+
+def _subtree_root(
+    hasher: Hasher, leaves: list[tuple[bytes, bytes]], lo: int, hi: int, depth: int
+) -> bytes:
+    if hi == lo:
+        return hasher.zero
+    if hi - lo == 1:
+        return hasher.leaf(*leaves[lo])
+    mid = bisect.bisect_left(leaves, (_boundary(leaves[lo][0], depth),), lo, hi)
+    left = _subtree_root(hasher, leaves, lo, mid, depth + 1)
+    right = _subtree_root(hasher, leaves, mid, hi, depth + 1)
+    return hasher.node(left, right)
