@@ -146,3 +146,15 @@ def test_oversized_and_binary_files_are_refused() -> None:
         parse_genesis(b" " * (4 * 1024 * 1024 + 1), "g.json")
     with pytest.raises(ConfigError, match=r"^g\.json: "):
         parse_genesis(b"\xff\xfe\x00", "g.json")
+
+
+def test_hostile_text_stays_on_one_printable_line() -> None:
+    data = json.dumps(doc()).encode()
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        parse_genesis(data.replace(b'"main"', b'"ma\xf4n"'), "g.json")
+    with pytest.raises(ConfigError) as info:
+        parse_genesis(data.replace(b'"version"', b'"ver\\nsion\\u001b[31m"'), "g.json")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "\x1b" not in message
+    assert message.startswith("g.json: Object contains unknown field")

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from chaincity.codec import CodecError, Tag, decode, encode
+from chaincity.codec import Tag, decode, encode
 from chaincity.crypto import CryptoSuite, get_suite
 from chaincity.crypto.suite import CryptoError
 from chaincity.crypto.x509 import (
@@ -212,7 +212,7 @@ def check_genesis(genesis: Genesis, source: str) -> None:
     """Every bound, every key, and the relations between the parts."""
     try:
         decode(encode(genesis), Genesis)
-    except (CodecError, OverflowError, TypeError) as exc:
+    except (ValueError, OverflowError, TypeError, msgspec.EncodeError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
         suite = get_suite(genesis.suite)

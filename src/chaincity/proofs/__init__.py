@@ -18,7 +18,7 @@ from msgspec import Meta
 
 from chaincity.codec import CodecError, decode, encode
 from chaincity.crypto import CryptoError, get_suite
-from chaincity.state import namespaced_key, verify_state_proof
+from chaincity.state import StateError, decode_proof, namespaced_key, verify_state_proof
 from chaincity.types.block import BlockHeader, block_hash
 from chaincity.types.consensus import (
     EpochChangeCert,
@@ -95,10 +95,12 @@ def verify_bundle(bundle: ProofBundle, trusted: ValidatorSet) -> VerifiedRecord:
             f"(epoch {vset.epoch}, {vset.quorum} of {vset.size} signatures needed)"
         )
     attesting = headers[0]
-    full_key = namespaced_key(bundle.contract, bundle.key)
-    if not verify_state_proof(
-        suite, attesting.state_root, full_key, bundle.value, bundle.state_proof
-    ):
+    try:
+        full_key = namespaced_key(bundle.contract, bundle.key)
+        proof = decode_proof(bundle.state_proof)
+    except (StateError, CodecError) as exc:
+        raise BundleError(f"state proof is malformed: {exc}") from None
+    if not verify_state_proof(suite, attesting.state_root, full_key, bundle.value, proof):
         raise BundleError("state proof does not match the attested state root")
     return VerifiedRecord(
         bundle.chain_id,

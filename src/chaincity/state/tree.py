@@ -159,7 +159,37 @@ def page_levels(hasher: Hasher, slots: Sequence[Slot]) -> list[tuple[list[bytes]
 
 
 def page_hash(hasher: Hasher, slots: Sequence[Slot]) -> bytes:
-    return page_levels(hasher, slots)[-1][0][0]
+    """The page's top hash (same as page_levels' top, skipping empty and lone-leaf ranges)."""
+    occupied = leaves = 0
+    for index, slot in enumerate(slots):
+        if slot is not None:
+            occupied |= 1 << index
+            if isinstance(slot, Leaf):
+                leaves |= 1 << index
+    return _range_hash(hasher, slots, occupied, leaves, 0, PAGE_SLOTS)[0]
+
+
+def _range_hash(
+    hasher: Hasher, slots: Sequence[Slot], occupied: int, leaves: int, lo: int, width: int
+) -> tuple[bytes, int]:
+    mask = (occupied >> lo) & ((1 << width) - 1)
+    if mask == 0:
+        return hasher.zero, _EMPTY
+    if mask & (mask - 1) == 0:
+        index = lo + mask.bit_length() - 1
+        slot = slots[index]
+        if leaves >> index & 1:
+            return hasher.leaf_of(slot), _SINGLE  # type: ignore[arg-type]
+        if width == 1:
+            return slot.hash, _MANY  # type: ignore[union-attr]
+    half = width >> 1
+    left, left_kind = _range_hash(hasher, slots, occupied, leaves, lo, half)
+    right, right_kind = _range_hash(hasher, slots, occupied, leaves, lo + half, half)
+    if right_kind == _EMPTY and left_kind == _SINGLE:
+        return left, _SINGLE
+    if left_kind == _EMPTY and right_kind == _SINGLE:
+        return right, _SINGLE
+    return hasher.node(left, right), _MANY
 
 
 # -- page encoding -------------------------------------------------------------

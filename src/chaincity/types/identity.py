@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Container, Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-from chaincity.codec import CodecError, Tag, decode, encode, tagged
+from chaincity.codec import Tag, decode, encode, tagged
 from chaincity.crypto import CryptoSuite
 from chaincity.types.primitives import (
     PUBLIC_KEY_SIZE_MAX,
@@ -123,7 +123,7 @@ def check_cert_form(suite: CryptoSuite, cert: MemberCert) -> None:
     """The bounds the codec checks on decode, for certificates built in memory."""
     try:
         decode(encode(cert), MemberCert)
-    except (CodecError, TypeError, OverflowError, msgspec.EncodeError) as exc:
+    except (ValueError, TypeError, OverflowError, msgspec.EncodeError) as exc:
         raise IdentityError("malformed", f"malformed certificate: {exc}") from None
     body = cert.body
     if not suite.is_valid_public_key(body.public_key):
@@ -229,17 +229,3 @@ def _from_hex(value: str, field: str) -> bytes:
         return bytes.fromhex(value)
     except ValueError:
         raise ValueError(f"{field} is not hex") from None
-
-
-def cert_summary(cert: MemberCert) -> dict[str, Any]:
-    """The fields an operator reads, for display."""
-    body = cert.body
-    return {
-        "subject": body.subject,
-        "org": body.org,
-        "roles": ",".join(body.roles),
-        "serial": body.serial,
-        "not_before_ms": body.not_before_ms,
-        "not_after_ms": body.not_after_ms,
-        "public_key": body.public_key.hex(),
-    }
