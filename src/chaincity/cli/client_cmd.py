@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from chaincity.api.render import value_from_json
+from chaincity.cli.errors import fail
 from chaincity.client import Client, ClientError, Signer
 from chaincity.crypto import CryptoError
 from chaincity.types.identity import IdentityError
@@ -19,11 +20,6 @@ EXPIRY_MARGIN = 500
 
 console = Console()
 tx_app = typer.Typer(help="Build, sign and submit transactions.", no_args_is_help=True)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _print_json(doc: Any) -> None:

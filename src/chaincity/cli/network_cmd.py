@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chaincity.cli.errors import EXIT_FAILED, EXIT_USAGE, fail
 from chaincity.crypto import DEFAULT_SUITE, SUITE_NAMES
 from chaincity.crypto.keyfile import (
     KEY_FILE_SIZE_MAX,
@@ -29,7 +29,7 @@ from chaincity.crypto.keyfile import (
 from chaincity.crypto.suite import CryptoError
 from chaincity.crypto.x509 import TransportCertError
 from chaincity.genesis import layout
-from chaincity.genesis.errors import ConfigError, one_line
+from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.files import read_bounded, write_public_file, write_secret_file
 from chaincity.genesis.inspect import NetworkView, load_cert_file, load_key_file, load_network
 from chaincity.genesis.issue import issue_member_cert
@@ -37,8 +37,6 @@ from chaincity.genesis.model import load_genesis
 from chaincity.genesis.network import InitOptions, check_options, create_network, load_suite
 from chaincity.types.identity import IdentityError, MemberCert, dump_cert, verify_member_cert
 
-EXIT_FAILED = 1  # a file is bad, a certificate is rejected, a refusal
-EXIT_USAGE = 2  # an option is wrong (as click does for unknown options)
 REVOKED_MAX = 1024
 # Wide enough for a full validator key in the nodes table.
 SHOW_WIDTH_MIN = 160
@@ -46,12 +44,6 @@ SHOW_WIDTH_MIN = 160
 keys_app = typer.Typer(help="Create and inspect private key files.", no_args_is_help=True)
 cert_app = typer.Typer(help="Issue and verify member certificates.", no_args_is_help=True)
 network_app = typer.Typer(help="Inspect a network directory.", no_args_is_help=True)
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """Print ``error: <message>`` on one line to stderr and exit with ``code``."""
-    typer.echo(f"error: {one_line(' '.join(message.split()))}", err=True)
-    raise typer.Exit(code)
 
 
 @contextmanager

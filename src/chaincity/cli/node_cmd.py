@@ -8,21 +8,17 @@ import json
 import logging
 import signal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
 from chaincity.api.render import encoded_value_to_json
+from chaincity.cli.errors import fail
 from chaincity.crypto import CryptoError
 from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.model import load_genesis
 
 BUNDLE_FILE_SIZE_MAX = 8 * 1024 * 1024
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def node(
