@@ -23,7 +23,8 @@ def run(coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
     """Run one test body under an overall time bound."""
 
     async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            return await coro
 
     return asyncio.run(bounded())
 
@@ -78,6 +79,7 @@ TEST_CONFIG = dict(
     ping_interval_ms=1_000,
     idle_timeout_ms=30_000,
     stop_timeout_ms=200,
+    retire_grace_ms=300,
 )
 
 

@@ -181,6 +181,9 @@ def test_frames_the_handler_rejects_count_and_close_the_link(tmp_path: Path) -> 
         await b.start()
         try:
             await asyncio.wait_for(a.wait_connected(["b"]), 5)
+            # crossing dials settle first, so the link count below means a disconnect
+            await wait_for_condition(lambda: a.open_links == 1 and b.open_links == 1)
+            assert a.peer_stats("b").reconnects == 0
             b.send("a", Envelope(CHAIN, Kind.CONSENSUS, b"crash"))
             b.send("a", Envelope(CHAIN, Kind.CONSENSUS, b"forged 1"))
             b.send("a", Envelope(CHAIN, Kind.CONSENSUS, b"ok"))
@@ -189,8 +192,8 @@ def test_frames_the_handler_rejects_count_and_close_the_link(tmp_path: Path) -> 
             assert (stats.bad_frames, stats.handler_errors) == (1, 1)
             for i in range(2):
                 b.send("a", Envelope(CHAIN, Kind.CONSENSUS, b"forged %d" % i))
-            await wait_for_condition(lambda: a.peer_stats("b").links_up >= 2)
-            assert a.peer_stats("b").bad_frames == 3
+            await wait_for_condition(lambda: a.peer_stats("b").bad_frames == 3)
+            await wait_for_condition(lambda: a.peer_stats("b").reconnects == 1)
         finally:
             await a.stop()
             await b.stop()
@@ -207,7 +210,9 @@ def test_a_restarted_peer_comes_back_via_reconnect(tmp_path: Path) -> None:
         try:
             await asyncio.wait_for(a.wait_connected(["b", "c"]), 5)
             await nodes["c"][0].stop()
+            # frames sent before a peer notices the loss may be lost; wait for both
             await wait_for_condition(lambda: a.connected_peers() == ["b"])
+            await wait_for_condition(lambda: nodes["b"][0].connected_peers() == ["a"])
             assert a.send("c", Envelope(CHAIN, Kind.CONSENSUS, b"queued while down"))
             c_frames = Collector()
             nodes["c"] = (network.transport("c", c_frames), c_frames)

@@ -1,9 +1,66 @@
-"""`chaincity ledger ...` (being written)."""
+"""`chaincity ledger ...`: inspect and re-verify a node's ledger."""
 
 from __future__ import annotations
 
 import typer
 
+from chaincity.crypto import CryptoError, get_suite
+from chaincity.ledger import Ledger, LedgerCorruption, LedgerError, check_ledger, list_chains
+from chaincity.ledger.ledger import open_store
+from chaincity.state import StateCorruption, StorageError
+
+ledger_app = typer.Typer(help="Inspect and verify a node's ledger.", no_args_is_help=True)
+
+
+@ledger_app.command("check")
+def check(
+    data: str = typer.Option(..., "--data", help="The node's data directory."),
+    chain: str = typer.Option("", "--chain", help="Check only this chain (default: all)."),
+) -> None:
+    """Re-verify the hash chain, receipts, certificates and state roots of every chain."""
+    try:
+        store = open_store(data, readonly=True)
+    except (LedgerError, StorageError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        chains = list_chains(store)
+    except StorageError as exc:
+        store.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if chain:
+        if chain not in chains:
+            typer.echo(f"error: no chain {chain!r} in {data}", err=True)
+            store.close()
+            raise typer.Exit(2)
+        chains = {chain: chains[chain]}
+    try:
+        failed = False
+        for chain_id, suite_name in sorted(chains.items()):
+            failed |= not _check_chain(store, chain_id, suite_name)
+    finally:
+        store.close()
+    raise typer.Exit(1 if failed else 0)
+
+
+def _check_chain(store: object, chain_id: str, suite_name: str) -> bool:
+    try:
+        ledger = Ledger(store, get_suite(suite_name), chain_id)  # type: ignore[arg-type]
+        report = check_ledger(ledger)
+    except (CryptoError, LedgerError, LedgerCorruption, StateCorruption, StorageError) as exc:
+        typer.echo(f"{chain_id}: FAILED: {exc}")
+        return False
+    summary = f"{report.blocks} blocks, {report.receipts} receipts, {report.state_keys} state keys"
+    if report.ok:
+        typer.echo(f"{chain_id}: ok ({summary}, height {ledger.height})")
+        return True
+    typer.echo(f"{chain_id}: FAILED ({summary})")
+    for error in report.errors:
+        typer.echo(f"  {error}")
+    return False
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
+    app.add_typer(ledger_app, name="ledger")

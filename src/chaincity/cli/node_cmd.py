@@ -24,6 +24,7 @@ BUNDLE_FILE_SIZE_MAX = 8 * 1024 * 1024
 def node(
     config: Path = typer.Option(..., help="The node's config file (node.toml)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    loop: str = typer.Option("uvloop", help="Event loop: uvloop (when installed) or asyncio."),
 ) -> None:
     """Run one node until it is stopped (SIGINT or SIGTERM)."""
     from chaincity.node.node import Node
@@ -36,7 +37,8 @@ def node(
         instance = Node.from_config(config)
     except (ConfigError, CryptoError, ValueError, OSError) as exc:
         fail(str(exc), 2)
-    _install_uvloop()
+    if loop == "uvloop":
+        _install_uvloop()
     asyncio.run(_serve(instance))
 
 

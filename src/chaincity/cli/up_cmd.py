@@ -84,7 +84,16 @@ def _start_nodes(view: NetworkView) -> dict[str, subprocess.Popen[bytes]]:
         log_path = node_dir(view.root, n.config.name) / "node.log"
         with open(log_path, "ab") as log:
             procs[n.config.name] = subprocess.Popen(
-                [sys.executable, "-m", "chaincity", "node", "--config", str(n.config_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "chaincity",
+                    "node",
+                    "--config",
+                    str(n.config_path),
+                    "--loop",
+                    os.environ.get("CHAINCITY_LOOP", "uvloop"),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

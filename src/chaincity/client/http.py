@@ -79,11 +79,11 @@ class Client:
         return result
 
     def wait(self, tx_id: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
-        """Poll until the transaction is committed or failed; ClientError on timeout."""
+        """Poll until the transaction is committed, failed or rejected; ClientError on timeout."""
         deadline = time.monotonic() + timeout_s
         while True:
             doc = self.tx(tx_id)
-            if doc.get("status") in ("committed", "failed"):
+            if doc.get("status") in ("committed", "failed", "rejected"):
                 return doc
             if time.monotonic() >= deadline:
                 raise ClientError(0, f"transaction {tx_id} not committed after {timeout_s} s")

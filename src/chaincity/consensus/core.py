@@ -155,6 +155,7 @@ class ConsensusCore:
             self.safety = s
             if s.highest_qc.data.round > self.high_qc.data.round:
                 self.high_qc = s.highest_qc
+            self.last_tc = s.last_tc
 
     # ------------------------------------------------------------ state reset
 
@@ -169,7 +170,7 @@ class ConsensusCore:
         self.high_qc = self.root_qc
         self.last_tc: TimeoutCert | None = None
         self.round = 0
-        self.safety = SafetyData(vset.epoch, 0, 0, self.root_qc)
+        self.safety = SafetyData(vset.epoch, 0, 0, self.root_qc, None)
         self.votes: dict[int, dict[int, tuple[VoteData, bytes]]] = {}
         self.timeouts: dict[int, dict[int, tuple[int, bytes]]] = {}
         self.my_timeout: Timeout | None = None
@@ -197,7 +198,8 @@ class ConsensusCore:
             self._on_exec_result(event.result, out)
         elif isinstance(event, Start):
             self._fetch(self.high_qc.data.block_hash, -1, out)
-            self._enter_round(max(self.round, self.high_qc.data.round + 1), out)
+            tc_round = 0 if self.last_tc is None else self.last_tc.round
+            self._enter_round(max(self.round, self.high_qc.data.round, tc_round) + 1, out)
         return out
 
     def _drop(self, reason: str) -> None:
@@ -309,10 +311,7 @@ class ConsensusCore:
         if not self.rules.is_safe_to_timeout(self.safety, self.round, qc_round, tc_round):
             self.stats["timeout_refused"] += 1
             return
-        s = self.safety
-        self.safety = SafetyData(
-            s.epoch, max(s.highest_vote_round, self.round), self.round, s.highest_qc
-        )
+        self.safety = self._next_safety(max(self.safety.highest_vote_round, self.round), self.round)
         data = TimeoutData(self.chain_id, self.vset.epoch, self.round, qc_round)
         sig = self.suite.sign(self.config.private_key, timeout_signing_bytes(data))
         self.my_timeout = Timeout(data, self.me, sig, self.high_qc, self.last_tc)
@@ -344,8 +343,10 @@ class ConsensusCore:
         if d.round < self.round or d.round > self.round + ROUND_WINDOW:
             return
         table = self.timeouts.setdefault(d.round, {})
-        table.setdefault(signer, (d.high_qc_round, sig))
-        if d.round == self.round and len(table) == self.vset.max_faulty + 1:
+        if signer in table:
+            return  # nothing new (a resent or duplicated timeout)
+        table[signer] = (d.high_qc_round, sig)
+        if d.round == self.round and self.my_timeout is None and len(table) > self.vset.max_faulty:
             # f+1 timeouts mean at least one honest validator gave up: join it,
             # so validators with drifting timers still form a TC.
             self._local_timeout(out)
@@ -496,14 +497,18 @@ class ConsensusCore:
         if not self.rules.is_safe_to_vote(self.safety, h.round, p.justify.data.round, p.tc):
             self.stats["vote_refused"] += 1
             return
-        s = self.safety
-        best_qc = p.justify if p.justify.data.round > s.highest_qc.data.round else s.highest_qc
-        self.safety = SafetyData(s.epoch, h.round, s.highest_timeout_round, best_qc)
+        self.safety = self._next_safety(h.round, self.safety.highest_timeout_round)
         vote = sign_vote(self.suite, self.config.private_key, self._vote_data(p), self.me)
         to = get_leader(self.vset, h.round + 1)
         out.extend(
             self.rules.persist_then_send(PersistSafety(self.safety), SendTo(to, encode(vote)))
         )
+
+    def _next_safety(self, vote_round: int, timeout_round: int) -> SafetyData:
+        """Safety data to persist, with the certificates that justify the current round."""
+        s = self.safety
+        qc = self.high_qc if self.high_qc.data.round > s.highest_qc.data.round else s.highest_qc
+        return SafetyData(s.epoch, vote_round, timeout_round, qc, self.last_tc)
 
     def _vote_data(self, p: Proposal) -> VoteData:
         h = p.block.header

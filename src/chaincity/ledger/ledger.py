@@ -23,10 +23,12 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from chaincity.codec import CodecError, decode, encode
 from chaincity.crypto import CryptoSuite, get_suite
 from chaincity.state import AuthenticatedState, KVStore, LmdbConfig, LmdbStore, StateUpdate
+from chaincity.state.kv import ReadTxn
 from chaincity.state.store import WINDOW_DEFAULT
 from chaincity.state.tree import StateCorruption, page_hash
 from chaincity.types.block import Block, BlockHeader, Receipt, block_hash
@@ -39,6 +41,7 @@ META_NAME_MAX = 64
 CHAINS_TABLE = "chains"
 LEDGER_SUBDIR = "ledger"
 
+T = TypeVar("T")
 _U64 = struct.Struct(">Q")
 _LOC = struct.Struct(">QI")
 
@@ -101,9 +104,7 @@ class Ledger:
             self._tip = txn.get(self._t["meta"], b"tip") or b""
 
     @classmethod
-    def open(
-        cls, store: KVStore, suite: CryptoSuite, chain_id: str, **options: int
-    ) -> Ledger:
+    def open(cls, store: KVStore, suite: CryptoSuite, chain_id: str, **options: int) -> Ledger:
         """Open and check the ledger (raises LedgerCorruption naming the height)."""
         ledger = cls(store, suite, chain_id, **options)
         ledger.verify_startup()
@@ -125,6 +126,10 @@ class Ledger:
     def height(self) -> int | None:
         """The latest committed height, None before the first block."""
         return self._height
+
+    @property
+    def store(self) -> KVStore:
+        return self._store
 
     @property
     def tip_hash(self) -> bytes:
@@ -180,11 +185,13 @@ class Ledger:
         with self._store.read() as txn:
             return txn.get(self._t["meta"], self._meta_key(name))
 
-    def _decode(self, raw: bytes, typ: type[Block] | type[Receipt], height: int) -> Block | Receipt:  # type: ignore[misc]
+    @staticmethod
+    def _decode(raw: bytes, typ: type[T], height: int) -> T:
         try:
             return decode(raw, typ)
         except CodecError as exc:
-            raise LedgerCorruption(f"{typ.__name__} at height {height} does not decode: {exc}")
+            message = f"{typ.__name__} at height {height} does not decode: {exc}"
+            raise LedgerCorruption(message) from None
 
     # -- writes ---------------------------------------------------------------
 
@@ -244,9 +251,9 @@ class Ledger:
                 raise LedgerError(f"transaction {receipt.tx_id.hex()} twice in block {height}")
             seen.add(receipt.tx_id)
 
-    def _check_tx_ids_fresh(self, txn: object, receipts: Sequence[Receipt]) -> None:
+    def _check_tx_ids_fresh(self, txn: ReadTxn, receipts: Sequence[Receipt]) -> None:
         for receipt in receipts:
-            if txn.get(self._t["txs"], receipt.tx_id) is not None:  # type: ignore[attr-defined]
+            if txn.get(self._t["txs"], receipt.tx_id) is not None:
                 raise LedgerError(f"transaction {receipt.tx_id.hex()} is already committed")
 
     def put_commit_cert(self, height: int, cert: bytes) -> None:
@@ -308,10 +315,11 @@ class Ledger:
         with self._store.read() as txn:
             root, page_version = self.state.root_ref(txn, height)
             try:
-                slots = self.state.load_page(txn, page_version, b"")
+                page = self.state.load_page(txn, page_version, b"")
             except StateCorruption as exc:
                 raise LedgerCorruption(f"state at height {height}: {exc}") from None
-        if page_hash(self.state.hasher, slots) != root:
+        hasher = self.state.hasher
+        if page_hash(hasher, page.slots) != root or page.top(hasher) != root:
             raise LedgerCorruption(f"state root mismatch at height {height}")
 
     def iter_blocks(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -322,7 +330,12 @@ class Ledger:
 
 
 def open_ledger(
-    data_dir: str, chain_id: str, suite_name: str, *, durable: bool = True, window: int = WINDOW_DEFAULT
+    data_dir: str,
+    chain_id: str,
+    suite_name: str,
+    *,
+    durable: bool = True,
+    window: int = WINDOW_DEFAULT,
 ) -> Ledger:
     """Open (creating if new) and check the ledger of ``chain_id`` in a data directory."""
     store = open_store(data_dir, durable=durable)

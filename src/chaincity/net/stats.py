@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class PeerStats:
     connected: bool = False
     links_up: int = 0  # links established, in either direction
-    reconnects: int = 0  # links established after the first
+    reconnects: int = 0  # links established after a link was lost (not replaced)
     frames_in: int = 0
     frames_out: int = 0
     bytes_in: int = 0

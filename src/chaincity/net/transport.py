@@ -81,6 +81,7 @@ class TransportConfig:
     ping_interval_ms: int = 5_000
     idle_timeout_ms: int = 20_000
     stop_timeout_ms: int = 1_000
+    retire_grace_ms: int = 2_000  # a duplicate link is read this long before it is closed
     bad_frames_max: int = 16  # per link; one more and the link is closed
     handshakes_pending_max: int = 64
     dedup_capacity: int = 65_536
@@ -181,11 +182,13 @@ class Transport:
             self._server.close()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self._stop_timeout_s)
         await self._close_links()
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), self._stop_timeout_s)
+                async with asyncio.timeout(self._stop_timeout_s):
+                    await self._server.wait_closed()
             self._server = None
 
     async def _close_links(self) -> None:
@@ -369,7 +372,7 @@ class Transport:
         link.connection_made(tls)
 
     async def _dial_loop(self, state: _PeerState) -> None:
-        while True:
+        while self._running:
             await state.down.wait()
             await self._dial(state)
             # Returns at once if the dial failed or the link already dropped.
@@ -381,18 +384,18 @@ class Transport:
         host, port = state.spec.address
         link = self._new_link(outbound=True, expected_peer=state.spec.name)
         loop = asyncio.get_running_loop()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+        timeout_s = (self.config.connect_timeout_ms + self.config.handshake_timeout_ms) / 1000
         try:
-            await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(timeout_s):
+                await loop.create_connection(
                     lambda: link,
                     host,
                     port,
                     ssl=self._client_ssl,
                     server_hostname=state.spec.name,
                     ssl_handshake_timeout=self.config.handshake_timeout_ms / 1000,
-                ),
-                (self.config.connect_timeout_ms + self.config.handshake_timeout_ms) / 1000,
-            )
+                )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self._links.discard(link)
             log.info("dial %s at %s:%d failed: %s", state.spec.name, host, port, _describe(exc))
@@ -426,7 +429,7 @@ class Transport:
         old = state.link
         if old is not None and not self._replaces(state, old, link):
             return
-        self._adopt(state, link)
+        self._adopt(state, link, replacing=old is not None)
 
     def _replaces(self, state: _PeerState, old: Link, new: Link) -> bool:
         self.stats.duplicate_links += 1
@@ -434,19 +437,25 @@ class Transport:
         if keeps_new_link(local, remote, old_outbound=old.outbound, new_outbound=new.outbound):
             log.info("link to %s replaced by a newer one (%s)", remote, new.remote)
             state.link = None  # so that old's connection_lost leaves the new link alone
-            old.close()
+            self._retire(old)
             return True
-        log.info("duplicate link with %s (%s) closed", remote, new.remote)
-        new.close()
+        log.info("duplicate link with %s (%s) retired", remote, new.remote)
+        self._retire(new)
         return False
 
-    def _adopt(self, state: _PeerState, link: Link) -> None:
+    def _retire(self, link: Link) -> None:
+        # The peer may have written on this link before it chose the same
+        # survivor as we did: stop writing here, but keep reading for a grace
+        # period so those frames still arrive.
+        asyncio.get_running_loop().call_later(self.config.retire_grace_ms / 1000, link.close)
+
+    def _adopt(self, state: _PeerState, link: Link, *, replacing: bool) -> None:
         state.link = link
         state.up_since_s = link.last_rx_s
         state.stats.connected = True
-        state.stats.links_up += 1
-        if state.stats.links_up > 1:
+        if state.stats.links_up > 0 and not replacing:
             state.stats.reconnects += 1
+        state.stats.links_up += 1
         state.down.clear()
         state.up.set()
         link.set_write_buffer_limits(self.config.write_buffer_high_bytes)

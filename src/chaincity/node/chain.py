@@ -401,6 +401,8 @@ class ChainRuntime:
             # Duplicates are the common case; every refusal is counted in mempool stats.
             with contextlib.suppress(AdmitError):
                 self.mempool.admit(raw, height, now, gossip=False)
+        if self._held is not None and self.mempool.ready_count:
+            self._release_held()
 
     def flush_gossip(self) -> None:
         """Send locally admitted transactions to the other validators, in batches."""
@@ -515,6 +517,7 @@ class ChainRuntime:
             "validators": [v.name for v in self.deps.genesis.validators.validators],
             "mempool": len(self.mempool),
             "halted": self.halted,
+            "consensus": dict(sorted(core.stats.items())) if core else {},
         }
 
 

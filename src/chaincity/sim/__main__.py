@@ -1,7 +1,7 @@
 """``python -m chaincity.sim``: run seeds of the deterministic consensus simulator.
 
-    python -m chaincity.sim --config all@7 --seed 42     # replay one seed exactly
-    python -m chaincity.sim --seeds 1000                 # soak: every configuration
+python -m chaincity.sim --config all@7 --seed 42     # replay one seed exactly
+python -m chaincity.sim --seeds 1000                 # soak: every configuration
 """
 
 from __future__ import annotations
@@ -31,10 +31,16 @@ def summarize(name: str, results: list[SimResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m chaincity.sim", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", action="append",
-                    help=f"preset[@n] (presets: {', '.join(PRESETS)}); default: all at n=1,4,7,10")
+    ap = argparse.ArgumentParser(
+        prog="python -m chaincity.sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--config",
+        action="append",
+        help=f"preset[@n] (presets: {', '.join(PRESETS)}); default: all at n=1,4,7,10",
+    )
     ap.add_argument("--seed", type=int, help="run this one seed")
     ap.add_argument("--seeds", type=int, default=20, help="seeds per configuration")
     ap.add_argument("--first-seed", type=int, default=0)
@@ -44,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         configs = [get_config(name) for name in names]
     except ValueError as exc:
         ap.error(str(exc))
-    seeds = [args.seed] if args.seed is not None else list(
-        range(args.first_seed, args.first_seed + args.seeds)
+    seeds = (
+        [args.seed]
+        if args.seed is not None
+        else list(range(args.first_seed, args.first_seed + args.seeds))
     )
     failures = 0
     started = time.perf_counter()

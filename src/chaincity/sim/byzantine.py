@@ -111,8 +111,9 @@ class Byzantine:
         if ex is None or header.exec_height < grand.exec_height:
             return None
         header = structs.replace(header, state_root=ex.state_root, receipts_root=ex.receipts_root)
-        return sign_proposal(core.suite, core.config.private_key, Block(header, p.block.txs),
-                             parent.justify, p.tc)
+        return sign_proposal(
+            core.suite, core.config.private_key, Block(header, p.block.txs), parent.justify, p.tc
+        )
 
     def _bad_sig_copy(self, action: SendTo | Broadcast | Action) -> list[Action]:
         if "bad_sig" not in self.behaviours or self.rng.random() > 0.3:
@@ -137,4 +138,3 @@ class Byzantine:
                 junk = old[: self.rng.randrange(len(old))]
             out.append(Broadcast(junk))
         return out
-

@@ -52,12 +52,16 @@ class Checkers:
             hdr = p.block.header
             bh = block_hash(self.suite, hdr)
             if hdr.height != height + 1 or hdr.parent_hash != tip:
-                self.fail(f"t={now_ms} node {node} committed height {hdr.height} "
-                          f"not extending its chain at {height}")
+                self.fail(
+                    f"t={now_ms} node {node} committed height {hdr.height} "
+                    f"not extending its chain at {height}"
+                )
             seen = self.committed.setdefault(hdr.height, bh)
             if seen != bh:
-                self.fail(f"t={now_ms} node {node} committed {bh.hex()[:12]} at height "
-                          f"{hdr.height}, another honest node committed {seen.hex()[:12]}")
+                self.fail(
+                    f"t={now_ms} node {node} committed {bh.hex()[:12]} at height "
+                    f"{hdr.height}, another honest node committed {seen.hex()[:12]}"
+                )
             height, tip = hdr.height, bh
         self.chains[node] = (height, tip)
         self._check_cert(node, proposals[-1], cert, now_ms)
@@ -73,8 +77,10 @@ class Checkers:
             )
             self._certs_ok[key] = ok
         if not ok:
-            self.fail(f"t={now_ms} node {node} committed height {header.height} "
-                      f"without a valid commit certificate")
+            self.fail(
+                f"t={now_ms} node {node} committed height {header.height} "
+                f"without a valid commit certificate"
+            )
 
     def on_epoch_change(self, node: int, change: EpochChangeCert, now_ms: int) -> None:
         old = self.vsets.get(change.cert.data.epoch)
@@ -87,13 +93,19 @@ class Checkers:
     def on_vote_sent(
         self, node: int, data: VoteData, durable: SafetyData | None, now_ms: int
     ) -> None:
-        if durable is None or durable.epoch != data.epoch or (
-            durable.highest_vote_round < data.round
+        if (
+            durable is None
+            or durable.epoch != data.epoch
+            or (durable.highest_vote_round < data.round)
         ):
-            self.fail(f"t={now_ms} node {node} sent a vote for epoch {data.epoch} round "
-                      f"{data.round} before its safety data was durable")
+            self.fail(
+                f"t={now_ms} node {node} sent a vote for epoch {data.epoch} round "
+                f"{data.round} before its safety data was durable"
+            )
         key = (node, data.epoch, data.round)
         prior = self.votes.setdefault(key, data)
         if prior != data:
-            self.fail(f"t={now_ms} node {node} signed two different votes in epoch "
-                      f"{data.epoch} round {data.round}")
+            self.fail(
+                f"t={now_ms} node {node} signed two different votes in epoch "
+                f"{data.epoch} round {data.round}"
+            )

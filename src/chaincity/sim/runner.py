@@ -44,6 +44,12 @@ def run_seed(config: SimConfig, seed: int, rules_factory: RulesFactory | None = 
     stats["signatures_verified"] = world.cache.verified_count
     stats["events"] = world.events_run
     return SimResult(
-        config.name, seed, list(world.checkers.violations), liveness_ms, height,
-        world.now_ms, world.latencies, stats,
+        config.name,
+        seed,
+        list(world.checkers.violations),
+        liveness_ms,
+        height,
+        world.now_ms,
+        world.latencies,
+        stats,
     )

@@ -147,8 +147,17 @@ class World:
 
     def _genesis_header(self) -> BlockHeader:
         return BlockHeader(
-            CHAIN_ID, 0, 0, 0, b"", b"", 0, self._h(b"genesis-state"),
-            self._h(b"genesis-receipts"), 0, 0,
+            CHAIN_ID,
+            0,
+            0,
+            0,
+            b"",
+            b"",
+            0,
+            self._h(b"genesis-state"),
+            self._h(b"genesis-receipts"),
+            0,
+            0,
         )
 
     def next_validators(self, block: Block) -> ValidatorSet | None:
@@ -158,16 +167,22 @@ class World:
 
     def core_config(self, node: Node) -> CoreConfig:
         return CoreConfig(
-            chain_id=CHAIN_ID, suite=self.suite, private_key=node.key,
-            round_timeout_ms=self.config.round_timeout_ms, next_validators=self.next_validators,
+            chain_id=CHAIN_ID,
+            suite=self.suite,
+            private_key=node.key,
+            round_timeout_ms=self.config.round_timeout_ms,
+            next_validators=self.next_validators,
         )
 
     def start_node(self, node: Node) -> None:
         tip = node.ledger[-1].block.header if node.ledger else self.genesis
         executed = node.executed or [self.genesis_exec]
         recovery = Recovery(
-            vset=self.vset(node.vset_epoch), safety=node.durable, root=tip,
-            root_cert=node.last_cert, exec_results=tuple(executed[-RECENT_EXEC_MAX:]),
+            vset=self.vset(node.vset_epoch),
+            safety=node.durable,
+            root=tip,
+            root_cert=node.last_cert,
+            exec_results=tuple(executed[-RECENT_EXEC_MAX:]),
         )
         node.core = ConsensusCore(
             self.core_config(node), recovery, self.rules_factory(node.index), self.cache
@@ -187,8 +202,10 @@ class World:
         return self.now_ms < self.heal_ms
 
     def delay_ms(self) -> int:
-        hi = self.config.delay_ms_max if self.is_faulty_phase() else min(
-            self.config.delay_ms_max, 30
+        hi = (
+            self.config.delay_ms_max
+            if self.is_faulty_phase()
+            else min(self.config.delay_ms_max, 30)
         )
         return self.rng.randint(self.config.delay_ms_min, hi)
 
@@ -278,7 +295,7 @@ class World:
         if every and req.height % every == 0:
             txs = (*txs, RECONFIG_TX)
         ev = PayloadReady(req.epoch, req.round, txs, self.now_ms)
-        self.schedule(1, "event", node.index, ev)
+        self.schedule(self.delay_ms(), "event", node.index, ev)  # mempool latency
 
     def on_fetch(self, node: Node, req: FetchBlock) -> None:
         assert node.core is not None
@@ -326,8 +343,9 @@ class World:
         node.exec_free_ms = max(node.exec_free_ms, self.now_ms) + self.rng.randint(
             1, self.config.exec_delay_ms_max
         )
-        self.schedule(node.exec_free_ms - self.now_ms, "event", node.index,
-                      ExecutionResultReady(result))
+        self.schedule(
+            node.exec_free_ms - self.now_ms, "event", node.index, ExecutionResultReady(result)
+        )
 
     # ------------------------------------------------------------ faults
 

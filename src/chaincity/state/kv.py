@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +55,11 @@ class KVStore(ABC):
         """Create (if needed) the named tables; must precede their use."""
 
     @abstractmethod
-    def read(self) -> Any:
+    def read(self) -> AbstractContextManager[ReadTxn]:
         """A context manager giving a ReadTxn."""
 
     @abstractmethod
-    def write(self) -> Any:
+    def write(self) -> AbstractContextManager[WriteTxn]:
         """A context manager giving a WriteTxn; commits on normal exit, aborts on error."""
 
     @abstractmethod

@@ -29,20 +29,16 @@ import msgspec
 
 from chaincity.crypto import CryptoSuite
 from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
+from chaincity.state.page import Page
 from chaincity.state.tree import (
     PAGE_DEPTH_MAX,
-    PAGE_SLOTS,
     Child,
     Hasher,
     Leaf,
     Slot,
     StateCorruption,
     StateProof,
-    decode_page,
-    encode_page,
     nibble,
-    page_hash,
-    page_proof_step,
 )
 
 if TYPE_CHECKING:
@@ -108,7 +104,7 @@ class StateUpdate:
     version: int
     root: bytes
     root_page_version: int
-    pages: list[tuple[bytes, bytes, list[Slot]]] = field(default_factory=list)
+    pages: list[tuple[bytes, bytes, Page]] = field(default_factory=list)
     values: list[tuple[bytes, bytes]] = field(default_factory=list)
     stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
     changed_keys: int = 0
@@ -133,7 +129,7 @@ class AuthenticatedState:
         self._hasher = Hasher(suite)
         self._tables = table_names(prefix)
         self._window = window
-        self._cache: dict[bytes, list[Slot]] = {}
+        self._cache: dict[bytes, Page] = {}
         self._cache_max = page_cache_max
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
@@ -224,14 +220,14 @@ class AuthenticatedState:
         self, txn: ReadTxn, key_hash: bytes, root_page_version: int
     ) -> tuple[StateProof, bool]:
         siblings: list[bytes] = []
-        slots = self._page(txn, root_page_version, b"")
+        page = self._page(txn, root_page_version, b"")
         path = b""
         for depth in range(PAGE_DEPTH_MAX):
             index = nibble(key_hash, depth)
-            end = page_proof_step(self._hasher, slots, index, siblings)
+            end = page.proof_step(self._hasher, index, siblings)
             if isinstance(end, Child):
                 path += bytes((index,))
-                slots = self._page(txn, end.version, path)
+                page = self._page(txn, end.version, path)
                 continue
             if end is None:
                 return StateProof(tuple(siblings)), False
@@ -240,24 +236,24 @@ class AuthenticatedState:
             return StateProof(tuple(siblings), end.key_hash, end.value_hash), False
         raise StateCorruption("state tree deeper than the key hash")
 
-    def _page(self, txn: ReadTxn, version: int, path: bytes) -> list[Slot]:
+    def _page(self, txn: ReadTxn, version: int, path: bytes) -> Page:
         node_key = _node_key(version, path)
-        slots = self._cache.get(node_key)
-        if slots is None:
+        page = self._cache.get(node_key)
+        if page is None:
             raw = txn.get(self._tables["nodes"], node_key)
             if raw is None:
                 raise StateCorruption(f"state page {node_key.hex()} is missing")
-            slots = decode_page(raw, self._hasher.size)
-            self._remember(node_key, slots)
-        return slots
+            page = Page.decode(raw, self._hasher.size)
+            self._remember(node_key, page)
+        return page
 
-    def _remember(self, node_key: bytes, slots: list[Slot]) -> None:
+    def _remember(self, node_key: bytes, page: Page) -> None:
         # Pages never change once written, so a cached page is never stale; only
         # committed pages are cached, so a discarded update leaves no trace.
         if len(self._cache) >= self._cache_max:
             for old in list(self._cache)[: self._cache_max // 4 + 1]:
                 del self._cache[old]
-        self._cache[node_key] = slots
+        self._cache[node_key] = page
 
     # -- writes ---------------------------------------------------------------
 
@@ -327,17 +323,17 @@ class AuthenticatedState:
         self, txn: ReadTxn, update: StateUpdate, changes: list[tuple[bytes, bytes | None]]
     ) -> None:
         if update.base is None:
-            slots: list[Slot] = [None] * PAGE_SLOTS
+            page = Page.empty()
         else:
             root_hash, root_page_version = self._root_ref(txn, update.base)
             if not changes:
                 update.root, update.root_page_version = root_hash, root_page_version
                 return
-            slots = list(self._page(txn, root_page_version, b""))
+            page = self._page(txn, root_page_version, b"").copy()
             update.stale.nodes.append(_node_key(root_page_version, b""))
         writer = _TreeWriter(self, txn, update)
-        writer.apply(slots, 0, b"", changes)
-        update.root = writer.write_page(slots, b"")
+        page.rehash(self._hasher, writer.apply(page, 0, b"", changes))
+        update.root = writer.write_page(page, b"")
 
     def write_update(self, txn: WriteTxn, update: StateUpdate) -> None:
         """Put ``update`` (and prune what fell out of the window) inside ``txn``."""
@@ -379,8 +375,8 @@ class AuthenticatedState:
         """Record that ``update``'s transaction committed."""
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
-        for node_key, _raw, slots in update.pages:
-            self._remember(node_key, slots)
+        for node_key, _raw, page in update.pages:
+            self._remember(node_key, page)
 
     def commit(self, update: StateUpdate) -> None:
         """Write ``update`` in a transaction of its own (when no ledger is involved)."""
@@ -388,7 +384,7 @@ class AuthenticatedState:
             self.write_update(txn, update)
         self.after_commit(update)
 
-    def load_page(self, txn: ReadTxn, version: int, path: bytes) -> list[Slot]:
+    def load_page(self, txn: ReadTxn, version: int, path: bytes) -> Page:
         return self._page(txn, version, path)
 
     def root_ref(self, txn: ReadTxn, version: int) -> tuple[bytes, int]:
@@ -415,15 +411,13 @@ class _TreeWriter:
         self._hasher = state.hasher
 
     def apply(
-        self,
-        slots: list[Slot],
-        depth: int,
-        path: bytes,
-        changes: Sequence[tuple[bytes, bytes | None]],
-    ) -> None:
-        """Apply ``changes`` (sorted, all under ``path``) to the page ``slots`` in place."""
+        self, page: Page, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
+    ) -> int:
+        """Apply ``changes`` (sorted, all under ``path``) to ``page`` in place; returns the
+        mask of the slots changed (their inner hashes are left for the caller to redo)."""
         if depth >= PAGE_DEPTH_MAX:
             raise StateCorruption("two keys share a whole key hash")
+        dirty = 0
         start = 0
         while start < len(changes):
             index = nibble(changes[start][0], depth)
@@ -431,17 +425,19 @@ class _TreeWriter:
             while end < len(changes) and nibble(changes[end][0], depth) == index:
                 end += 1
             child_path = path + bytes((index,))
-            slots[index] = self._slot(slots[index], depth + 1, child_path, changes[start:end])
+            slot = self._slot(page.slots[index], depth + 1, child_path, changes[start:end])
+            page.set_slot(index, slot)
+            dirty |= 1 << index
             start = end
+        return dirty
 
     def _slot(
         self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
     ) -> Slot:
         if isinstance(slot, Child):
-            slots = list(self._state.load_page(self._txn, slot.version, path))
+            page = self._state.load_page(self._txn, slot.version, path).copy()
             self._update.stale.nodes.append(_node_key(slot.version, path))
-            self.apply(slots, depth, path, changes)
-            return self._finish(slots, path)
+            return self._finish(page, self.apply(page, depth, path, changes), path)
         leaves = [(k, v) for k, v in changes if v is not None]
         if isinstance(slot, Leaf) and all(k != slot.key_hash for k, _ in changes):
             leaves.append((slot.key_hash, slot.value_hash))
@@ -450,19 +446,19 @@ class _TreeWriter:
             return None
         if len(leaves) == 1:
             return Leaf(*leaves[0])
-        slots = [None] * PAGE_SLOTS
-        self.apply(slots, depth, path, leaves)
-        return self._finish(slots, path)
+        page = Page.empty()
+        return self._finish(page, self.apply(page, depth, path, leaves), path)
 
-    def _finish(self, slots: list[Slot], path: bytes) -> Slot:
-        occupied = [s for s in slots if s is not None]
-        if not occupied:
+    def _finish(self, page: Page, dirty: int, path: bytes) -> Slot:
+        if page.occupied == 0:
             return None
-        if len(occupied) == 1 and isinstance(occupied[0], Leaf):
-            return occupied[0]  # a page under one key collapses into its leaf
-        return Child(self._update.version, self.write_page(slots, path))
+        lone = page.lone_leaf()
+        if lone is not None:
+            return lone  # a page under one key collapses into its leaf
+        page.rehash(self._hasher, dirty)
+        return Child(self._update.version, self.write_page(page, path))
 
-    def write_page(self, slots: list[Slot], path: bytes) -> bytes:
+    def write_page(self, page: Page, path: bytes) -> bytes:
         node_key = _node_key(self._update.version, path)
-        self._update.pages.append((node_key, encode_page(slots), slots))
-        return page_hash(self._hasher, slots)
+        self._update.pages.append((node_key, page.encode(), page))
+        return page.top(self._hasher)

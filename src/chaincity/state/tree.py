@@ -22,7 +22,6 @@ readable until pruned.
 from __future__ import annotations
 
 import bisect
-import struct
 from collections.abc import Callable, Sequence
 from typing import Annotated
 
@@ -112,54 +111,8 @@ def bit(key_hash: bytes, index: int) -> int:
 _EMPTY, _SINGLE, _MANY = 0, 1, 2
 
 
-def _slot_entries(hasher: Hasher, slots: Sequence[Slot]) -> tuple[list[bytes], list[int]]:
-    hashes: list[bytes] = []
-    kinds: list[int] = []
-    for slot in slots:
-        if slot is None:
-            hashes.append(hasher.zero)
-            kinds.append(_EMPTY)
-        elif isinstance(slot, Leaf):
-            hashes.append(hasher.leaf_of(slot))
-            kinds.append(_SINGLE)
-        else:
-            hashes.append(slot.hash)
-            kinds.append(_MANY)
-    return hashes, kinds
-
-
-def _combine(
-    hasher: Hasher, hashes: list[bytes], kinds: list[int]
-) -> tuple[list[bytes], list[int]]:
-    """One binary level up: empty+empty is empty, a lone leaf is lifted."""
-    up_hashes: list[bytes] = []
-    up_kinds: list[int] = []
-    for i in range(0, len(hashes), 2):
-        ka, kb = kinds[i], kinds[i + 1]
-        if kb == _EMPTY and ka != _MANY:
-            up_hashes.append(hashes[i])
-            up_kinds.append(ka)
-        elif ka == _EMPTY and kb == _SINGLE:
-            up_hashes.append(hashes[i + 1])
-            up_kinds.append(_SINGLE)
-        else:
-            up_hashes.append(hasher.node(hashes[i], hashes[i + 1]))
-            up_kinds.append(_MANY)
-    return up_hashes, up_kinds
-
-
-def page_levels(hasher: Hasher, slots: Sequence[Slot]) -> list[tuple[list[bytes], list[int]]]:
-    """The page's binary levels, slots first (16 entries) and its top last (1 entry)."""
-    level = _slot_entries(hasher, slots)
-    levels = [level]
-    while len(level[0]) > 1:
-        level = _combine(hasher, *level)
-        levels.append(level)
-    return levels
-
-
 def page_hash(hasher: Hasher, slots: Sequence[Slot]) -> bytes:
-    """The page's top hash (same as page_levels' top, skipping empty and lone-leaf ranges)."""
+    """A page's top hash computed from its slots alone (checks stored inner hashes)."""
     occupied = leaves = 0
     for index, slot in enumerate(slots):
         if slot is not None:
@@ -183,62 +136,11 @@ def _range_hash(
         if width == 1:
             return slot.hash, _MANY  # type: ignore[union-attr]
     half = width >> 1
-    left, left_kind = _range_hash(hasher, slots, occupied, leaves, lo, half)
-    right, right_kind = _range_hash(hasher, slots, occupied, leaves, lo + half, half)
-    if right_kind == _EMPTY and left_kind == _SINGLE:
-        return left, _SINGLE
-    if left_kind == _EMPTY and right_kind == _SINGLE:
-        return right, _SINGLE
+    left = _range_hash(hasher, slots, occupied, leaves, lo, half)[0]
+    right = _range_hash(hasher, slots, occupied, leaves, lo + half, half)[0]
+    # Both halves empty or one lone leaf was handled above, so this range holds two
+    # keys or more.
     return hasher.node(left, right), _MANY
-
-
-# -- page encoding -------------------------------------------------------------
-# Masks (occupied, leaf) then, per occupied slot in order, a leaf's key hash and
-# value hash, or a child's version (big-endian u64) and hash.
-
-_MASKS = struct.Struct(">HH")
-_VERSION = struct.Struct(">Q")
-
-
-def encode_page(slots: Sequence[Slot]) -> bytes:
-    occupied = leaves = 0
-    parts: list[bytes] = []
-    for index, slot in enumerate(slots):
-        if slot is None:
-            continue
-        occupied |= 1 << index
-        if isinstance(slot, Leaf):
-            leaves |= 1 << index
-            parts.append(slot.key_hash + slot.value_hash)
-        else:
-            parts.append(_VERSION.pack(slot.version) + slot.hash)
-    return _MASKS.pack(occupied, leaves) + b"".join(parts)
-
-
-def decode_page(data: bytes, hash_size: int) -> list[Slot]:
-    if len(data) < _MASKS.size:
-        raise StateCorruption("state page too short")
-    occupied, leaves = _MASKS.unpack_from(data)
-    if leaves & ~occupied:
-        raise StateCorruption("state page marks an empty slot as a leaf")
-    slots: list[Slot] = [None] * PAGE_SLOTS
-    offset = _MASKS.size
-    for index in range(PAGE_SLOTS):
-        if not occupied >> index & 1:
-            continue
-        if leaves >> index & 1:
-            end = offset + 2 * hash_size
-            slots[index] = Leaf(data[offset : offset + hash_size], data[offset + hash_size : end])
-        else:
-            end = offset + 8 + hash_size
-            (version,) = _VERSION.unpack_from(data, offset)
-            slots[index] = Child(version, data[offset + 8 : end])
-        if end > len(data):
-            raise StateCorruption("state page truncated")
-        offset = end
-    if offset != len(data):
-        raise StateCorruption("state page has trailing bytes")
-    return slots
 
 
 # -- proofs --------------------------------------------------------------------
@@ -321,32 +223,6 @@ def _terminal(
     return hasher.leaf(other_key, other_value)
 
 
-def page_proof_step(
-    hasher: Hasher, slots: Sequence[Slot], slot_index: int, siblings: list[bytes]
-) -> Slot:
-    """Append the page's siblings along ``slot_index`` (top down) and return where the path
-    stops: a Leaf (lifted, maybe of another key), None (empty) or a Child to descend into."""
-    levels = page_levels(hasher, slots)
-    for height in range(len(levels) - 1, 0, -1):
-        index = slot_index >> height
-        kind = levels[height][1][index]
-        if kind == _EMPTY:
-            return None
-        if kind == _SINGLE:
-            return _lone_leaf(slots, index << height, (index + 1) << height)
-        child_level_hashes = levels[height - 1][0]
-        sibling = (slot_index >> (height - 1)) ^ 1
-        siblings.append(child_level_hashes[sibling])
-    return slots[slot_index]
-
-
-def _lone_leaf(slots: Sequence[Slot], lo: int, hi: int) -> Leaf:
-    for slot in slots[lo:hi]:
-        if isinstance(slot, Leaf):
-            return slot
-    raise StateCorruption("page level marked single has no leaf")
-
-
 # -- a reference root over plain items (checks and tests) ---------------------
 
 
@@ -354,6 +230,11 @@ def compute_root(suite: CryptoSuite, items: dict[bytes, bytes]) -> bytes:
     """The root of a state holding ``items``, computed from scratch in memory."""
     hasher = Hasher(suite)
     leaves = sorted((hasher.key(k), hasher.value(v)) for k, v in items.items())
+    return root_of_leaves(hasher, leaves)
+
+
+def root_of_leaves(hasher: Hasher, leaves: list[tuple[bytes, bytes]]) -> bytes:
+    """The root over (key hash, value hash) pairs sorted by key hash."""
     return _subtree_root(hasher, leaves, 0, len(leaves), 0)
 
 

@@ -175,15 +175,16 @@ class SafetyData(msgspec.Struct, array_like=True, frozen=True):
     """The small struct a validator stores durably before any vote or timeout leaves.
 
     ``highest_vote_round`` covers timeouts too: after timing out in a round a
-    validator never votes in it.
+    validator never votes in it. The certificates are kept, not just their
+    rounds: a restarted validator needs the QC or TC that put it in its round
+    to time out there, and it may be the only one that saw them.
     """
 
     epoch: U64
     highest_vote_round: U64
     highest_timeout_round: U64
-    # The QC itself, not just its round: a restarted validator may only time out
-    # with a high QC at least this high, and may be the only one that saw it.
     highest_qc: QuorumCert
+    last_tc: TimeoutCert | None
 
 
 def sign_vote(suite: CryptoSuite, key: bytes, data: VoteData, signer: int) -> Vote:

@@ -1,0 +1,223 @@
+"""One bench run end to end: network up, transactions signed, load applied,
+figures computed, every process stopped (also on Ctrl-C and on errors)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from chaincity.bench import procfs, workload
+from chaincity.bench.loadgen import LoadPlan, LoadResult
+from chaincity.bench.network import (
+    BenchError,
+    RunningNetwork,
+    chain_height,
+    find_free_base_port,
+    init_options,
+    start_nodes,
+    stop_nodes,
+    wait_ready,
+)
+from chaincity.bench.report import (
+    BenchReport,
+    Machine,
+    RunTimes,
+    compute_node_figures,
+    compute_signature_bound,
+    compute_window,
+)
+from chaincity.crypto import get_suite
+from chaincity.genesis.errors import ConfigError
+from chaincity.genesis.network import create_network
+
+NET_DIR = "net"
+READY_TIMEOUT_S = 90.0
+LOADGEN_SLACK_S = 60.0
+EXPIRY_MARGIN_BLOCKS = 10
+LOG_TAIL_BYTES = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    nodes: int = 4
+    suite: str = "ed25519-sha256"
+    workload: str = "notary"
+    txs: int = 20_000
+    rate_per_s: float = 0.0  # 0: as fast as admitted
+    duration_s: float = 30.0
+    warmup_s: float = 3.0
+    drain_s: float = 30.0
+    senders: int = 100
+    verify_s: float = 1.0
+    batch_txs_max: int = 500
+    dir: Path | None = None
+    keep: bool = False
+
+
+def check_options(opts: BenchOptions) -> None:
+    """Raise BenchError for options that cannot make a run."""
+    if opts.workload not in workload.WORKLOADS:
+        raise BenchError(f"--workload must be one of {', '.join(workload.WORKLOADS)}")
+    if not 1 <= opts.nodes <= 64:
+        raise BenchError("--nodes must be 1..64")
+    if not 1 <= opts.txs <= workload.TXS_MAX:
+        raise BenchError(f"--txs must be 1..{workload.TXS_MAX}")
+    if not 1 <= opts.senders <= workload.SENDERS_MAX:
+        raise BenchError(f"--senders must be 1..{workload.SENDERS_MAX}")
+    if opts.rate_per_s < 0 or not 0 < opts.duration_s <= 24 * 3600:
+        raise BenchError("--rate must be >= 0 and --duration within (0, 86400] s")
+    if not 0 <= opts.warmup_s < opts.duration_s or not 0 <= opts.drain_s <= 3600:
+        raise BenchError("--warmup must be shorter than --duration; --drain 0..3600 s")
+    if not 1 <= opts.batch_txs_max <= 5_000:
+        raise BenchError("--batch must be 1..5000")
+
+
+def machine_info() -> Machine:
+    return Machine(_cores(), _cpu_model(), platform.python_version(), platform.platform())
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def run_bench(opts: BenchOptions, say: Callable[[str], None] = lambda _: None) -> BenchReport:
+    check_options(opts)
+    work = opts.dir if opts.dir is not None else Path(tempfile.mkdtemp(prefix="chaincity-bench-"))
+    try:
+        return _run_in(work, opts, say)
+    finally:
+        if opts.dir is None and not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> BenchReport:
+    root = work / NET_DIR
+    base = find_free_base_port(2 * opts.nodes, random.Random())
+    try:
+        view = create_network(root, init_options(opts.nodes, opts.suite, base), _now_ms(), False)
+    except ConfigError as exc:
+        raise BenchError(str(exc)) from None
+    say(f"network of {opts.nodes} in {root}, ports {base}..{base + 2 * opts.nodes - 1}")
+    net = start_nodes(view)
+    try:
+        signers = workload.make_signers(root, view.genesis, opts.senders, _now_ms())
+        status = wait_ready(net, READY_TIMEOUT_S, lambda: False)
+        height = chain_height(status) or 0
+        say(f"nodes connected at height {height}; signing {opts.txs} transactions")
+        expiry = height + view.genesis.params.tx_expiry_blocks_max - EXPIRY_MARGIN_BLOCKS
+        raws = workload.presign(
+            signers, workload.get_workload(opts.workload), opts.txs, expiry, f"{_now_ms()}"
+        )
+        verify_per_s = workload.measure_verify_per_s(get_suite(opts.suite), raws, opts.verify_s)
+        say(f"one core verifies {verify_per_s:.0f} signatures/s; applying load")
+        before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
+        result = _apply_load(work, net, raws, opts)
+        after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
+        exited = net.exited()
+    finally:
+        stop_nodes(net)
+    errors = [f"node {n} exited with {c} during the run" for n, c in exited.items()]
+    return _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
+
+
+def _apply_load(
+    work: Path, net: RunningNetwork, raws: list[bytes], opts: BenchOptions
+) -> LoadResult:
+    plan = LoadPlan(
+        net.api_urls,
+        net.view.genesis.network_id,
+        raws,
+        opts.rate_per_s,
+        opts.duration_s,
+        opts.drain_s,
+        opts.batch_txs_max,
+    )
+    plan_path, result_path, log_path = work / "plan.bin", work / "result.bin", work / "load.log"
+    plan_path.write_bytes(msgspec.msgpack.encode(plan))
+    cmd = [sys.executable, "-m", "chaincity.bench.loadgen", str(plan_path), str(result_path)]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            code = proc.wait(timeout=opts.duration_s + opts.drain_s + LOADGEN_SLACK_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if code != 0 or not result_path.exists():
+        tail = log_path.read_bytes()[-LOG_TAIL_BYTES:].decode("utf-8", "replace")
+        raise BenchError(f"the load process failed (exit {code}):\n{tail}")
+    return msgspec.msgpack.decode(result_path.read_bytes(), type=LoadResult)
+
+
+def _build_report(
+    opts: BenchOptions,
+    result: LoadResult,
+    before: dict[str, procfs.ProcSample | None],
+    after: dict[str, procfs.ProcSample | None],
+    verify_per_s: float,
+    errors: list[str],
+) -> BenchReport:
+    times = RunTimes(
+        result.load_start_s, result.load_end_s, result.submit_times_s, result.commit_times_s
+    )
+    throughput, latency, latency_txs = compute_window(times, opts.warmup_s)
+    committed = len(result.commit_times_s)
+    machine = machine_info()
+    accepted = len(result.submit_times_s)
+    return BenchReport(
+        machine=machine,
+        suite=opts.suite,
+        workload=opts.workload,
+        nodes=opts.nodes,
+        senders=opts.senders,
+        mode=f"rate {opts.rate_per_s:g}/s" if opts.rate_per_s > 0 else "max",
+        txs_planned=opts.txs,
+        warmup_s=opts.warmup_s,
+        load_s=result.load_end_s - result.load_start_s,
+        submitted=opts.txs - result.not_sent,
+        accepted=accepted,
+        refusals=result.refusals,
+        rejected=result.rejected,
+        transport_errors=result.transport_errors,
+        committed=committed,
+        uncommitted=result.uncommitted,
+        missing_sample=result.missing,
+        tps=throughput.tps,
+        tps_window_s=throughput.window_s,
+        tps_window_txs=throughput.txs,
+        latency_s=latency,
+        latency_txs=latency_txs,
+        node_figures=compute_node_figures(before, after, committed),
+        signature=compute_signature_bound(verify_per_s, machine.cores, opts.nodes, throughput.tps),
+        errors=errors,
+    )

@@ -1,0 +1,177 @@
+"""A fresh local network for one bench run: created, started, watched, stopped.
+
+The nodes run exactly as under ``chaincity up``: one ``chaincity node``
+process each, durable storage in the network directory, real sockets on
+127.0.0.1, on ports checked free first so a bench does not collide with a
+running network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chaincity.genesis.inspect import NetworkView
+from chaincity.genesis.layout import node_dir
+from chaincity.genesis.network import InitOptions
+
+HOST = "127.0.0.1"
+PORT_LOW = 20_000
+PORT_HIGH = 60_000
+PORT_TRIES_MAX = 50
+STOP_GRACE_S = 10.0
+STATUS_TIMEOUT_S = 1.0
+READY_POLL_S = 0.25
+STATUS_SIZE_MAX = 1 << 20
+LOG_TAIL_BYTES = 2_000
+
+
+class BenchError(Exception):
+    """The bench could not run (the network would not start, a port was taken, ...)."""
+
+
+def init_options(nodes: int, suite: str, base_port: int) -> InitOptions:
+    """The layout ``chaincity up`` uses, on the given port range (p2p then API)."""
+    orgs, per_org = (2, nodes // 2) if nodes % 2 == 0 and nodes > 2 else (nodes, 1)
+    return InitOptions(
+        orgs=orgs,
+        validators_per_org=per_org,
+        suite=suite,
+        base_port=base_port,
+        api_base_port=base_port + nodes,
+        host=HOST,
+    )
+
+
+def is_port_range_free(base: int, count: int) -> bool:
+    """Whether ``count`` ports from ``base`` can all be bound on 127.0.0.1 now."""
+    for port in range(base, base + count):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                return False
+    return True
+
+
+def find_free_base_port(count: int, rng: random.Random) -> int:
+    for _ in range(PORT_TRIES_MAX):
+        base = rng.randrange(PORT_LOW, PORT_HIGH - count)
+        if is_port_range_free(base, count):
+            return base
+    raise BenchError(f"no {count} free consecutive ports found on {HOST}")
+
+
+@dataclass
+class RunningNetwork:
+    view: NetworkView
+    procs: dict[str, subprocess.Popen[bytes]]
+
+    @property
+    def api_urls(self) -> list[str]:
+        return [f"http://{n.config.api.host}:{n.config.api.port}" for n in self.view.nodes]
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.procs.items()}
+
+    def exited(self) -> dict[str, int]:
+        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
+    def log_tail(self, name: str) -> str:
+        path = node_dir(self.view.root, name) / "node.log"
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def start_nodes(view: NetworkView) -> RunningNetwork:
+    loop = os.environ.get("CHAINCITY_LOOP", "uvloop")
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    net = RunningNetwork(view, procs)
+    try:
+        for n in view.nodes:
+            log_path = node_dir(view.root, n.config.name) / "node.log"
+            cmd = [sys.executable, "-m", "chaincity", "node", "--config", str(n.config_path)]
+            with open(log_path, "ab") as log:
+                procs[n.config.name] = subprocess.Popen(
+                    [*cmd, "--loop", loop],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C reaches the bench, which stops them in order
+                )
+    except BaseException:
+        stop_nodes(net)
+        raise
+    return net
+
+
+def stop_nodes(net: RunningNetwork) -> None:
+    """SIGTERM every node, then SIGKILL what is still running after the grace period."""
+    for p in net.procs.values():
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in net.procs.values():
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def read_status(url: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"{url}/v1/status", timeout=STATUS_TIMEOUT_S) as resp:
+            doc = json.loads(resp.read(STATUS_SIZE_MAX))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def is_meshed(status: dict[str, object] | None, peers: int) -> bool:
+    """Whether a node's status shows it connected to all ``peers`` others."""
+    if status is None:
+        return False
+    connected = status.get("peers", {})
+    return isinstance(connected, dict) and len(connected.get("connected", [])) >= peers
+
+
+def chain_height(status: dict[str, object] | None) -> int | None:
+    chains = status.get("chains") if status else None
+    if isinstance(chains, list) and chains and isinstance(chains[0], dict):
+        height = chains[0].get("height")
+        return height if isinstance(height, int) else None
+    return None
+
+
+def wait_ready(
+    net: RunningNetwork, timeout_s: float, should_stop: Callable[[], bool]
+) -> dict[str, object]:
+    """Block until every node answers and is connected to every other; the first's status."""
+    deadline = time.monotonic() + timeout_s
+    peers = len(net.procs) - 1
+    while time.monotonic() < deadline and not should_stop():
+        if net.exited():
+            name, code = next(iter(net.exited().items()))
+            raise BenchError(f"node {name} exited with {code}:\n{net.log_tail(name)}")
+        statuses = [read_status(url) for url in net.api_urls]
+        if all(is_meshed(s, peers) for s in statuses) and statuses[0] is not None:
+            return statuses[0]
+        time.sleep(READY_POLL_S)
+    name = next(iter(net.procs))
+    raise BenchError(
+        f"network not ready after {timeout_s:.0f} s; {name} log:\n{net.log_tail(name)}"
+    )

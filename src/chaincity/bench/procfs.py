@@ -1,0 +1,55 @@
+"""CPU time and peak memory of the node processes, read from Linux /proc."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC_FILE_SIZE_MAX = 64 * 1024
+# /proc/<pid>/stat fields after the ")" that closes the command name; utime
+# and stime are fields 14 and 15 of the whole line (1-based).
+_UTIME_AFTER_COMM = 11
+_STIME_AFTER_COMM = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    cpu_s: float
+    peak_rss_bytes: int
+
+
+def parse_cpu_s(stat_text: str, ticks_per_s: int) -> float:
+    """User + system CPU seconds from the text of /proc/<pid>/stat."""
+    # The command name may hold spaces and parentheses; the last ")" ends it.
+    close = stat_text.rfind(")")
+    if close < 0:
+        raise ValueError("not a /proc stat line")
+    fields = stat_text[close + 1 :].split()
+    if len(fields) <= _STIME_AFTER_COMM or ticks_per_s <= 0:
+        raise ValueError("not a /proc stat line")
+    ticks = int(fields[_UTIME_AFTER_COMM]) + int(fields[_STIME_AFTER_COMM])
+    return ticks / ticks_per_s
+
+
+def parse_peak_rss_bytes(status_text: str) -> int:
+    """VmHWM (peak resident set) from the text of /proc/<pid>/status, in bytes."""
+    for line in status_text.splitlines():
+        if line.startswith("VmHWM:"):
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "kB" and parts[1].isdigit():
+                return int(parts[1]) * 1024
+            raise ValueError(f"unexpected VmHWM line: {line!r}")
+    raise ValueError("no VmHWM line")
+
+
+def sample(pid: int, proc_root: Path = Path("/proc")) -> ProcSample | None:
+    """CPU seconds so far and peak memory of ``pid``; None when it cannot be read."""
+    base = proc_root / str(pid)
+    try:
+        stat = (base / "stat").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii", "replace")
+        status = (base / "status").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii", "replace")
+        ticks = os.sysconf("SC_CLK_TCK")
+        return ProcSample(parse_cpu_s(stat, ticks), parse_peak_rss_bytes(status))
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,165 @@
+"""What a bench run reports, built from raw timings by pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from chaincity.bench import stats
+from chaincity.bench.procfs import ProcSample
+
+MIB = 1024 * 1024
+
+
+class Machine(msgspec.Struct, frozen=True):
+    cores: int
+    cpu_model: str
+    python: str
+    platform: str
+
+
+class NodeFigures(msgspec.Struct, frozen=True):
+    name: str
+    cpu_s: float | None
+    cpu_ms_per_tx: float | None
+    peak_rss_mib: float | None
+
+
+class SignatureBound(msgspec.Struct, frozen=True):
+    verify_per_s_one_core: float
+    cores: int
+    validators: int
+    bound_tps: float
+    achieved_fraction: float
+
+
+class BenchReport(msgspec.Struct, frozen=True):
+    machine: Machine
+    suite: str
+    workload: str
+    nodes: int
+    senders: int
+    mode: str  # "max" or "rate R/s"
+    txs_planned: int
+    warmup_s: float
+    load_s: float
+    submitted: int
+    accepted: int
+    refusals: dict[str, int]
+    rejected: dict[str, int]
+    transport_errors: int
+    committed: int
+    uncommitted: int
+    missing_sample: dict[str, str]
+    tps: float
+    tps_window_s: float
+    tps_window_txs: int
+    latency_s: dict[str, float]
+    latency_txs: int
+    node_figures: list[NodeFigures]
+    signature: SignatureBound
+    errors: list[str]
+
+    @property
+    def all_committed(self) -> bool:
+        return self.uncommitted == 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunTimes:
+    """Raw times of one load run, in the load process's monotonic seconds."""
+
+    load_start_s: float
+    load_end_s: float
+    submit_times_s: dict[str, float]
+    commit_times_s: dict[str, float]
+
+
+def compute_node_figures(
+    before: Mapping[str, ProcSample | None],
+    after: Mapping[str, ProcSample | None],
+    committed: int,
+) -> list[NodeFigures]:
+    """CPU seconds over the load (and per committed transaction) and peak memory per node."""
+    out = []
+    for name in sorted(before):
+        b, a = before[name], after.get(name)
+        cpu_s = a.cpu_s - b.cpu_s if a is not None and b is not None else None
+        per_tx = cpu_s * 1000 / committed if cpu_s is not None and committed else None
+        rss = a.peak_rss_bytes / MIB if a is not None else None
+        out.append(NodeFigures(name, cpu_s, per_tx, rss))
+    return out
+
+
+def compute_signature_bound(
+    verify_per_s: float, cores: int, validators: int, tps: float
+) -> SignatureBound:
+    bound = stats.signature_bound_tps(verify_per_s, cores, validators)
+    return SignatureBound(verify_per_s, cores, validators, bound, stats.fraction_of(tps, bound))
+
+
+def compute_window(
+    times: RunTimes, warmup_s: float
+) -> tuple[stats.Throughput, dict[str, float], int]:
+    """Throughput, latency percentiles and how many latencies they cover."""
+    throughput = stats.compute_throughput(
+        list(times.commit_times_s.values()), times.load_start_s, warmup_s
+    )
+    latencies = stats.measured_latencies_s(
+        times.submit_times_s, times.commit_times_s, times.load_start_s, warmup_s
+    )
+    return throughput, stats.latency_percentiles_s(latencies), len(latencies)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def format_report(r: BenchReport) -> str:
+    """The report as the lines ``chaincity bench`` prints."""
+    m, sig = r.machine, r.signature
+    lines = [
+        f"chaincity bench: {r.nodes} validators, suite {r.suite}, workload {r.workload}, "
+        f"{r.mode}, {r.senders} senders",
+        f"machine: {m.cores} cores ({m.cpu_model}), Python {m.python}, {m.platform}",
+        f"load: {r.load_s:.1f} s, {r.txs_planned} planned, {r.submitted} submitted, "
+        f"{r.accepted} accepted; refusals: {_counts(r.refusals)}; "
+        f"rejected: {_counts(r.rejected)}; transport errors {r.transport_errors}",
+        f"committed: {r.tps:.1f} tx/s ({r.tps_window_txs} txs in {r.tps_window_s:.1f} s "
+        f"after {r.warmup_s:g} s warm-up)",
+    ]
+    if r.latency_s:
+        pcts = " ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.latency_s.items())
+        lines.append(f"submit-to-commit latency: {pcts} (of {r.latency_txs} txs)")
+    else:
+        lines.append("submit-to-commit latency: no transaction committed after the warm-up")
+    lines.append(
+        f"signature bound: {sig.verify_per_s_one_core:.0f} verify/s on one core x "
+        f"{sig.cores} cores / {sig.validators} validators = {sig.bound_tps:.0f} tx/s; "
+        f"achieved {sig.achieved_fraction:.1%} of it"
+    )
+    lines.append(f"{'node':<16}{'cpu s':>9}{'cpu ms/tx':>11}{'peak MiB':>10}")
+    for n in r.node_figures:
+        lines.append(
+            f"{n.name:<16}{_fmt(n.cpu_s, '9.2f')}{_fmt(n.cpu_ms_per_tx, '11.3f')}"
+            f"{_fmt(n.peak_rss_mib, '10.1f')}"
+        )
+    if r.all_committed:
+        lines.append(f"check: all {r.accepted} accepted transactions committed")
+    else:
+        sample = ", ".join(f"{t[:16]}… {s}" for t, s in r.missing_sample.items())
+        lines.append(f"check FAILED: {r.uncommitted} accepted transactions not committed: {sample}")
+    lines.extend(f"note: {e}" for e in r.errors)
+    return "\n".join(lines)
+
+
+def report_json(r: BenchReport) -> bytes:
+    doc = msgspec.to_builtins(r)
+    doc["all_committed"] = r.all_committed
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"

@@ -1,0 +1,168 @@
+"""A page: four binary levels of the tree (16 slots) with its inner hashes kept.
+
+Positions are numbered as in a heap: 1 is the page's top, ``p`` has children
+``2p`` and ``2p + 1``, and positions 16..31 are the slots. An inner position
+is EMPTY (no key under it), SINGLE (one leaf under it, lifted: its hash is that
+leaf's hash) or MANY (its hash is the node hash of its two children). Only
+MANY hashes are stored; the kinds follow from the slot masks. Keeping them
+means an update rehashes only the paths above the slots it changed.
+
+Encoding: be16 occupied mask, be16 leaf mask, then per occupied slot in order
+a leaf's key hash and value hash or a child's be64 version and hash, then the
+hash of every MANY position in order 1..15.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from chaincity.state.tree import Child, Hasher, Leaf, Slot, StateCorruption
+
+PAGE_SLOTS = 16
+_FIRST_SLOT = 16
+_MASKS = struct.Struct(">HH")
+_VERSION = struct.Struct(">Q")
+
+
+def _range_mask(position: int) -> int:
+    level = position.bit_length() - 1
+    width = PAGE_SLOTS >> level
+    return ((1 << width) - 1) << ((position - (1 << level)) * width)
+
+
+_RANGE = [0] + [_range_mask(p) for p in range(1, 2 * PAGE_SLOTS)]
+_LEVEL = [0] + [p.bit_length() - 1 for p in range(1, 2 * PAGE_SLOTS)]
+
+
+class Page:
+    __slots__ = ("inner", "leaves", "occupied", "slots")
+
+    def __init__(self, slots: list[Slot], inner: list[bytes | None], occupied: int, leaves: int):
+        self.slots = slots
+        self.inner = inner
+        self.occupied = occupied
+        self.leaves = leaves
+
+    @classmethod
+    def empty(cls) -> Page:
+        return cls([None] * PAGE_SLOTS, [None] * PAGE_SLOTS, 0, 0)
+
+    def copy(self) -> Page:
+        return Page(list(self.slots), list(self.inner), self.occupied, self.leaves)
+
+    def set_slot(self, index: int, slot: Slot) -> None:
+        self.slots[index] = slot
+        bit = 1 << index
+        self.occupied = self.occupied | bit if slot is not None else self.occupied & ~bit
+        self.leaves = self.leaves | bit if isinstance(slot, Leaf) else self.leaves & ~bit
+
+    def is_many(self, position: int) -> bool:
+        mask = self.occupied & _RANGE[position]
+        return mask & (mask - 1) != 0 or (mask != 0 and not self.leaves & mask)
+
+    def lone_leaf(self) -> Leaf | None:
+        """The page's only content if that is one leaf (the page then collapses into it)."""
+        occupied = self.occupied
+        if occupied and occupied & (occupied - 1) == 0 and self.leaves == occupied:
+            leaf = self.slots[occupied.bit_length() - 1]
+            assert isinstance(leaf, Leaf)
+            return leaf
+        return None
+
+    def hash_at(self, hasher: Hasher, position: int) -> bytes:
+        if position >= _FIRST_SLOT:
+            slot = self.slots[position - _FIRST_SLOT]
+            if slot is None:
+                return hasher.zero
+            return hasher.leaf_of(slot) if isinstance(slot, Leaf) else slot.hash
+        stored = self.inner[position]
+        if stored is not None:
+            return stored
+        mask = self.occupied & _RANGE[position]
+        if mask == 0:
+            return hasher.zero
+        leaf = self.slots[mask.bit_length() - 1]
+        if not isinstance(leaf, Leaf) or mask & (mask - 1):
+            raise StateCorruption("page lacks the hash of a position with two keys")
+        return hasher.leaf_of(leaf)
+
+    def top(self, hasher: Hasher) -> bytes:
+        return self.hash_at(hasher, 1)
+
+    def rehash(self, hasher: Hasher, dirty_slots: int) -> None:
+        """Recompute the inner hashes above the slots in the ``dirty_slots`` mask."""
+        positions = sorted(
+            {(_FIRST_SLOT + i) >> 1 for i in range(PAGE_SLOTS) if dirty_slots >> i & 1}
+        )
+        while positions:
+            for position in positions:
+                if self.is_many(position):
+                    left = self.hash_at(hasher, 2 * position)
+                    self.inner[position] = hasher.node(left, self.hash_at(hasher, 2 * position + 1))
+                else:
+                    self.inner[position] = None
+            positions = sorted({p >> 1 for p in positions if p > 1})
+
+    def proof_step(self, hasher: Hasher, index: int, siblings: list[bytes]) -> Slot:
+        """Append the siblings on the way to slot ``index`` (top down); return where the path
+        stops: a lifted Leaf (maybe another key's), None (empty) or a Child to descend into."""
+        position = 1
+        while position < _FIRST_SLOT:
+            mask = self.occupied & _RANGE[position]
+            if mask == 0:
+                return None
+            if not self.is_many(position):
+                return self.slots[mask.bit_length() - 1]
+            child = 2 * position + ((index >> (3 - _LEVEL[position])) & 1)
+            siblings.append(self.hash_at(hasher, child ^ 1))
+            position = child
+        return self.slots[index]
+
+    def encode(self) -> bytes:
+        parts = [_MASKS.pack(self.occupied, self.leaves)]
+        for slot in self.slots:
+            if isinstance(slot, Leaf):
+                parts.append(slot.key_hash + slot.value_hash)
+            elif slot is not None:
+                parts.append(_VERSION.pack(slot.version) + slot.hash)
+        for position in range(1, _FIRST_SLOT):
+            if self.is_many(position):
+                stored = self.inner[position]
+                if stored is None:
+                    raise StateCorruption("page encoded before its hashes were computed")
+                parts.append(stored)
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, data: bytes, hash_size: int) -> Page:
+        if len(data) < _MASKS.size:
+            raise StateCorruption("state page too short")
+        occupied, leaves = _MASKS.unpack_from(data)
+        if leaves & ~occupied:
+            raise StateCorruption("state page marks an empty slot as a leaf")
+        page = cls([None] * PAGE_SLOTS, [None] * PAGE_SLOTS, occupied, leaves)
+        offset = _MASKS.size
+        for index in range(PAGE_SLOTS):
+            if occupied >> index & 1:
+                offset = page._decode_slot(data, offset, index, hash_size)
+        for position in range(1, _FIRST_SLOT):
+            if page.is_many(position):
+                page.inner[position] = data[offset : offset + hash_size]
+                offset += hash_size
+        if offset != len(data):
+            raise StateCorruption("state page has the wrong length")
+        return page
+
+    def _decode_slot(self, data: bytes, offset: int, index: int, hash_size: int) -> int:
+        if self.leaves >> index & 1:
+            end = offset + 2 * hash_size
+            self.slots[index] = Leaf(data[offset : offset + hash_size], data[end - hash_size : end])
+        else:
+            end = offset + 8 + hash_size
+            if end > len(data):
+                raise StateCorruption("state page truncated")
+            (version,) = _VERSION.unpack_from(data, offset)
+            self.slots[index] = Child(version, data[offset + 8 : end])
+        if end > len(data):
+            raise StateCorruption("state page truncated")
+        return end

@@ -1,0 +1,71 @@
+"""A deterministic block workload for ledger tests, and the writer process the crash test kills.
+
+    python ledger_workload.py DATA_DIR HEIGHT_MAX
+
+commits blocks until HEIGHT_MAX, printing each height once its commit returned
+(an acknowledgement: from then on the block must survive any crash).
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+
+from chaincity.crypto import get_suite
+from chaincity.ledger import Ledger, open_store
+from chaincity.state import StateUpdate
+from chaincity.types.block import Block, BlockHeader, Event, Receipt
+
+CHAIN = "crash-test"
+SUITE = get_suite("ed25519-sha256")
+TXS_PER_BLOCK = 3
+
+
+def next_commit(ledger: Ledger) -> tuple[Block, list[Receipt], StateUpdate, bytes]:
+    """The next block of the workload, with its receipts, state update and certificate."""
+    height = 0 if ledger.height is None else ledger.height + 1
+    view = ledger.state.overlay()
+    names = view.namespace("kv")
+    for i in range(5):
+        names.put(b"k%d" % ((height * 7 + i) % 97), b"v%d-%d" % (height, i))
+    if height % 3 == 0:
+        names.delete(b"k%d" % (height % 97))
+    update = ledger.state.prepare(view)
+    txs = tuple(b"tx-%d-%d" % (height, i) for i in range(TXS_PER_BLOCK))
+    header = BlockHeader(
+        chain_id=ledger.chain_id,
+        epoch=0,
+        height=height,
+        round=height,
+        parent_hash=ledger.tip_hash,
+        payload_hash=SUITE.hash(b"".join(txs)),
+        exec_height=max(height - 1, 0),
+        state_root=ledger.state.root(height - 1) if height > 0 else b"",
+        receipts_root=b"",
+        proposer=0,
+        timestamp_ms=height * 1000,
+    )
+    receipts = [
+        Receipt(SUITE.hash(tx), height, i, 0, "", b"", 1, (Event("kv", "put", b"\x01"),))
+        for i, tx in enumerate(txs)
+    ]
+    return Block(header, txs), receipts, update, b"cert" + struct.pack(">Q", height)
+
+
+def commit_next(ledger: Ledger) -> int:
+    block, receipts, update, cert = next_commit(ledger)
+    ledger.commit_block(block, receipts, update, cert)
+    return block.header.height
+
+
+def main() -> None:
+    data_dir, height_max = sys.argv[1], int(sys.argv[2])
+    ledger = Ledger.open(open_store(data_dir), SUITE, CHAIN, window=8)
+    while ledger.height is None or ledger.height < height_max:
+        height = commit_next(ledger)
+        sys.stdout.write(f"{height}\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

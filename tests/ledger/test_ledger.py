@@ -1,0 +1,164 @@
+"""Ledger: atomic commits, reads and indexes, refusals, start-up checks and `ledger check`."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ledger_workload import CHAIN, SUITE, commit_next, next_commit
+from typer.testing import CliRunner
+
+from chaincity.cli.main import app
+from chaincity.ledger import (
+    Ledger,
+    LedgerCorruption,
+    LedgerError,
+    check_ledger,
+    list_chains,
+    open_store,
+)
+from chaincity.state import namespaced_key, verify_state_proof
+from chaincity.types.block import Block, block_hash
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def ledger(data_dir: Path) -> Iterator[Ledger]:
+    store = open_store(str(data_dir), durable=False)
+    yield Ledger.open(store, SUITE, CHAIN, window=4)
+    store.close()
+
+
+def test_commit_and_read_back(ledger: Ledger) -> None:
+    for _ in range(6):
+        commit_next(ledger)
+    assert ledger.height == 5
+    block = ledger.get_block(5)
+    assert isinstance(block, Block)
+    assert ledger.get_block_by_hash(block_hash(SUITE, block.header)) == block
+    receipts = ledger.get_receipts(5)
+    assert [r.index for r in receipts] == [0, 1, 2]
+    assert ledger.get_tx_location(receipts[1].tx_id) == (5, 1)
+    assert ledger.is_committed(receipts[1].tx_id)
+    assert ledger.get_commit_cert(5) == b"cert" + struct.pack(">Q", 5)
+    key = namespaced_key("kv", b"k%d" % (5 * 7 % 97))
+    value, proof = ledger.state.prove(key, 5)
+    assert value == b"v5-0"
+    assert verify_state_proof(SUITE, ledger.state.root(5), key, value, proof)
+    assert check_ledger(ledger).ok
+
+
+def test_refuses_blocks_that_do_not_extend(ledger: Ledger) -> None:
+    commit_next(ledger)
+    block, receipts, update, cert = next_commit(ledger)
+    header = block.header
+    wrong_parent = Block(type(header)(**{**_fields(header), "parent_hash": b"x" * 32}), block.txs)
+    wrong_height = Block(type(header)(**{**_fields(header), "height": 5}), block.txs)
+    wrong_chain = Block(type(header)(**{**_fields(header), "chain_id": "other"}), block.txs)
+    for bad in (wrong_parent, wrong_height, wrong_chain):
+        with pytest.raises(LedgerError):
+            ledger.commit_block(bad, receipts, update, cert)
+    with pytest.raises(LedgerError):
+        ledger.commit_block(block, list(reversed(receipts)), update, cert)
+    with pytest.raises(LedgerError):
+        ledger.commit_block(block, receipts, update, b"x" * (1024 * 1024 + 1))
+    assert ledger.height == 0
+    ledger.commit_block(block, receipts, update, cert)
+    assert ledger.height == 1
+
+
+def test_duplicate_transaction_writes_nothing(ledger: Ledger) -> None:
+    commit_next(ledger)
+    block, receipts, update, cert = next_commit(ledger)
+    first = ledger.get_receipts(0)[0]
+    dup = [type(first)(**{**_fields(first), "height": 1, "index": 0}), *receipts[1:]]
+    with pytest.raises(LedgerError):
+        ledger.commit_block(block, dup, update, cert)
+    assert ledger.height == 0
+    assert ledger.get_block(1) is None
+    assert ledger.state.latest_version == 0
+    assert check_ledger(ledger).ok
+
+
+def test_safety_data_and_metadata(ledger: Ledger) -> None:
+    assert ledger.get_safety_data() is None
+    ledger.put_safety_data(b"round 7")
+    ledger.put_meta("genesis", b"g")
+    assert ledger.get_safety_data() == b"round 7"
+    assert ledger.get_meta("genesis") == b"g"
+    with pytest.raises(LedgerError):
+        ledger.put_meta("", b"g")
+
+
+def test_chains_are_separate(data_dir: Path) -> None:
+    store = open_store(str(data_dir), durable=False)
+    one = Ledger.open(store, SUITE, CHAIN)
+    two = Ledger.open(store, SUITE, "energy")
+    commit_next(one)
+    assert two.height is None and one.height == 0
+    assert two.state.get(namespaced_key("kv", b"k0")) is None
+    assert list_chains(store) == {CHAIN: SUITE.name, "energy": SUITE.name}
+    store.close()
+
+
+def test_startup_detects_a_tampered_state_root(data_dir: Path) -> None:
+    store = open_store(str(data_dir), durable=False)
+    ledger = Ledger.open(store, SUITE, CHAIN)
+    for _ in range(3):
+        commit_next(ledger)
+    with store.write() as txn:
+        table = ledger.state.tables["roots"]
+        raw = txn.get(table, struct.pack(">Q", 2))
+        assert raw is not None
+        txn.put(table, struct.pack(">Q", 2), bytes([raw[0] ^ 1]) + raw[1:])
+    with pytest.raises(LedgerCorruption, match="height 2"):
+        Ledger.open(store, SUITE, CHAIN)
+    store.close()
+
+
+def test_check_finds_a_tampered_value_and_a_broken_link(data_dir: Path) -> None:
+    store = open_store(str(data_dir), durable=False)
+    ledger = Ledger.open(store, SUITE, CHAIN)
+    for _ in range(4):
+        commit_next(ledger)
+    with store.write() as txn:
+        table = ledger.state.tables["values"]
+        entry_key, raw = next(iter(txn.scan(table)))
+        txn.put(table, entry_key, raw + b"!")
+        txn.delete(f"{CHAIN}/blocks", struct.pack(">Q", 1))
+    report = check_ledger(Ledger(store, SUITE, CHAIN))
+    assert any("state root mismatch at height 3" in e for e in report.errors)
+    assert any("missing from height 1" in e for e in report.errors)
+    store.close()
+
+
+def test_cli_ledger_check(data_dir: Path) -> None:
+    store = open_store(str(data_dir), durable=False)
+    ledger = Ledger.open(store, SUITE, CHAIN)
+    for _ in range(3):
+        commit_next(ledger)
+    store.close()
+    runner = CliRunner()
+    result = runner.invoke(app, ["ledger", "check", "--data", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"{CHAIN}: ok (3 blocks" in result.output
+    store = open_store(str(data_dir), durable=False)
+    store.open_tables([f"{CHAIN}/certs"])
+    with store.write() as txn:
+        txn.put(f"{CHAIN}/certs", struct.pack(">Q", 1), b"")
+    store.close()
+    result = runner.invoke(app, ["ledger", "check", "--data", str(data_dir)])
+    assert result.exit_code == 1
+    assert "certificate at height 1" in result.output
+    missing = runner.invoke(app, ["ledger", "check", "--data", str(data_dir / "nope")])
+    assert missing.exit_code == 2
+
+
+def _fields(struct_value: object) -> dict[str, object]:
+    return {f: getattr(struct_value, f) for f in struct_value.__struct_fields__}  # type: ignore[attr-defined]

@@ -1,0 +1,119 @@
+"""The tree's hashing rules, proofs and page encoding, without storage."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaincity.codec import CodecError
+from chaincity.crypto import get_suite
+from chaincity.state.tree import (
+    Child,
+    Hasher,
+    Leaf,
+    StateCorruption,
+    StateProof,
+    bit,
+    compute_root,
+    decode_page,
+    decode_proof,
+    encode_page,
+    encode_proof,
+    page_hash,
+    page_levels,
+    verify_state_proof,
+)
+
+SUITE = get_suite("ed25519-sha256")
+H = Hasher(SUITE)
+
+
+def test_empty_root_is_zero() -> None:
+    assert compute_root(SUITE, {}) == bytes(32)
+
+
+def test_single_key_root_is_its_leaf() -> None:
+    leaf = H.leaf(H.key(b"k"), H.value(b"v"))
+    assert compute_root(SUITE, {b"k": b"v"}) == leaf
+
+
+def test_root_depends_on_every_key_and_value() -> None:
+    base = {b"a": b"1", b"b": b"2", b"c": b"3"}
+    root = compute_root(SUITE, base)
+    assert compute_root(SUITE, {**base, b"c": b"4"}) != root
+    assert compute_root(SUITE, {**base, b"d": b""}) != root
+    assert compute_root(SUITE, {b"a": b"1", b"b": b"2"}) != root
+
+
+def test_two_keys_split_at_first_differing_bit() -> None:
+    ka, kb = H.key(b"a"), H.key(b"b")
+    la, lb = H.leaf(ka, H.value(b"1")), H.leaf(kb, H.value(b"2"))
+    depth = next(i for i in range(256) if bit(ka, i) != bit(kb, i))
+    top = H.node(lb, la) if bit(ka, depth) else H.node(la, lb)
+    for i in range(depth - 1, -1, -1):
+        top = H.node(H.zero, top) if bit(ka, i) else H.node(top, H.zero)
+    assert compute_root(SUITE, {b"a": b"1", b"b": b"2"}) == top
+
+
+def test_page_hash_matches_levels_for_mixed_pages() -> None:
+    kh = [H.key(bytes([i])) for i in range(16)]
+    cases = [
+        [None] * 16,
+        [Leaf(kh[0], kh[1])] + [None] * 15,
+        [None] * 7 + [Leaf(kh[2], kh[3]), Leaf(kh[4], kh[5])] + [None] * 7,
+        [Child(3, kh[6])] + [None] * 15,
+        [Leaf(kh[i], kh[15 - i]) if i % 3 else Child(i, kh[i]) for i in range(16)],
+    ]
+    for slots in cases:
+        assert page_hash(H, slots) == page_levels(H, slots)[-1][0][0]
+
+
+def test_page_roundtrip_and_corruption() -> None:
+    kh = [H.key(bytes([i])) for i in range(4)]
+    slots = [None, Leaf(kh[0], kh[1]), None, Child(2**40, kh[2])] + [None] * 12
+    raw = encode_page(slots)
+    back = decode_page(raw, 32)
+    assert encode_page(back) == raw
+    assert page_hash(H, back) == page_hash(H, slots)
+    for bad in (raw[:-1], raw + b"\x00", b"\x00", b"\x00\x01\x00\x02" + raw[4:]):
+        with pytest.raises(StateCorruption):
+            decode_page(bad, 32)
+
+
+def test_proof_roundtrip_encoding_and_bounds() -> None:
+    proof = StateProof((bytes(32), b"\x01" * 32), b"\x02" * 32, b"\x03" * 32)
+    assert decode_proof(encode_proof(proof)) == proof
+    with pytest.raises(CodecError):
+        decode_proof(encode_proof(proof) + b"\x00")
+    with pytest.raises(CodecError):
+        decode_proof(encode_proof(StateProof((bytes(32),) * 257)))
+
+
+def test_verify_rejects_malformed_inputs_without_raising() -> None:
+    root = compute_root(SUITE, {b"k": b"v"})
+    good = StateProof(())
+    assert verify_state_proof(SUITE, root, b"k", b"v", good)
+    assert not verify_state_proof(SUITE, root[:31], b"k", b"v", good)
+    assert not verify_state_proof(SUITE, root, b"k", b"v", StateProof((b"short",)))
+    assert not verify_state_proof(SUITE, root, b"k", None, good)
+    assert not verify_state_proof(SUITE, root, b"k", None, StateProof((), H.key(b"k"), H.zero))
+    assert not verify_state_proof(SUITE, root, b"k", b"v", StateProof((), b"x" * 32, b"y" * 32))
+    assert not verify_state_proof(SUITE, root, "k", b"v", good)  # type: ignore[arg-type]
+    assert not verify_state_proof(SUITE, root, b"k", b"v", None)  # type: ignore[arg-type]
+
+
+def test_absence_proof_via_other_leaf() -> None:
+    root = compute_root(SUITE, {b"k": b"v"})
+    proof = StateProof((), H.key(b"k"), H.value(b"v"))
+    assert verify_state_proof(SUITE, root, b"other", None, proof)
+    assert not verify_state_proof(SUITE, root, b"other", b"v", proof)
+    assert not verify_state_proof(SUITE, root, b"other", None, StateProof(()))
+
+
+def test_sm3_style_suite_change_changes_root() -> None:
+    class Other(type(SUITE)):  # type: ignore[misc]
+        name = "other"
+
+        def hash(self, data: bytes) -> bytes:
+            return super().hash(b"x" + data)
+
+    assert compute_root(Other(), {b"k": b"v"}) != compute_root(SUITE, {b"k": b"v"})
