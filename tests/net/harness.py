@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chaincity.net import Envelope, Transport, TransportConfig
+from chaincity.net import Envelope, FrameHandler, Transport, TransportConfig
 from tests.net.certs import NodeCert, OrgCA, contexts, make_ca, make_node_cert, peer_spec
 
 T = TypeVar("T")
@@ -106,7 +106,7 @@ class Network:
     def ssl_contexts(self, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         return contexts(self.nodes[name], list(self.orgs.values()))
 
-    def transport(self, name: str, on_frame: Collector, **overrides: Any) -> Transport:
+    def transport(self, name: str, on_frame: FrameHandler, **overrides: Any) -> Transport:
         peers = {
             other: peer_spec(
                 node, ("127.0.0.1", self.ports[other]) if other in self.dialing else None

@@ -19,7 +19,7 @@ from chaincity.node.chain import ChainDeps, ChainRuntime
 from chaincity.node.metrics import Metrics
 from chaincity.node.wire import Kind
 from chaincity.types.block import Block, BlockHeader, Receipt
-from chaincity.types.consensus import ExecResult, QuorumCert, SafetyData
+from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
 from chaincity.types.validators import Validator, ValidatorSet
 from tests.support import CA_KEY, SUITE
 
@@ -88,6 +88,7 @@ class MemoryStore:
         self.state: dict[bytes, bytes] = {}
         self.safety: SafetyData | None = None
         self.safety_saves = 0
+        self.pending: dict[tuple[int, int], Proposal] = {}
 
     def tip_height(self) -> int:
         return max(self.blocks, default=-1)
@@ -111,6 +112,13 @@ class MemoryStore:
     def save_safety(self, safety: SafetyData) -> None:
         self.safety = safety
         self.safety_saves += 1
+
+    def save_block(self, proposal: Proposal) -> None:
+        self.pending[proposal.block.header.height, proposal.block.header.round] = proposal
+
+    def pending_blocks(self) -> list[Proposal]:
+        tip = self.tip_height()
+        return [p for p in self.pending.values() if p.block.header.height > tip]
 
     def receipt(self, tx_id: bytes) -> Receipt | None:
         return self.receipts.get(tx_id)
@@ -202,7 +210,9 @@ class SimOutbox:
         self.net, self.me = net, me
 
     def send(self, index: int, kind: Kind, payload: bytes) -> None:
-        self.net.deliver(self.me, index, kind, payload)
+        # Like the node's transport, there is no link to oneself.
+        if index != self.me:
+            self.net.deliver(self.me, index, kind, payload)
 
     def broadcast(self, kind: Kind, payload: bytes) -> None:
         for j in range(self.net.n):

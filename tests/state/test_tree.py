@@ -6,20 +6,19 @@ import pytest
 
 from chaincity.codec import CodecError
 from chaincity.crypto import get_suite
+from chaincity.state.page import Page
 from chaincity.state.tree import (
     Child,
     Hasher,
     Leaf,
+    Slot,
     StateCorruption,
     StateProof,
     bit,
     compute_root,
-    decode_page,
     decode_proof,
-    encode_page,
     encode_proof,
     page_hash,
-    page_levels,
     verify_state_proof,
 )
 
@@ -54,29 +53,49 @@ def test_two_keys_split_at_first_differing_bit() -> None:
     assert compute_root(SUITE, {b"a": b"1", b"b": b"2"}) == top
 
 
-def test_page_hash_matches_levels_for_mixed_pages() -> None:
+def _page(slots: list[Slot]) -> Page:
+    page = Page.empty()
+    for index, slot in enumerate(slots):
+        page.set_slot(index, slot)
+    page.rehash(H, 0xFFFF)
+    return page
+
+
+def _mixed_pages() -> list[list[Slot]]:
     kh = [H.key(bytes([i])) for i in range(16)]
-    cases = [
+    return [
         [None] * 16,
         [Leaf(kh[0], kh[1])] + [None] * 15,
         [None] * 7 + [Leaf(kh[2], kh[3]), Leaf(kh[4], kh[5])] + [None] * 7,
         [Child(3, kh[6])] + [None] * 15,
         [Leaf(kh[i], kh[15 - i]) if i % 3 else Child(i, kh[i]) for i in range(16)],
     ]
-    for slots in cases:
-        assert page_hash(H, slots) == page_levels(H, slots)[-1][0][0]
+
+
+def test_page_inner_hashes_match_hashing_from_scratch() -> None:
+    for slots in _mixed_pages():
+        assert _page(slots).top(H) == page_hash(H, slots)
+
+
+def test_page_rehash_of_one_slot_matches_full_rehash() -> None:
+    for slots in _mixed_pages():
+        page = _page(slots)
+        for index in (0, 5, 15):
+            page.set_slot(index, Leaf(H.key(b"n%d" % index), H.zero))
+            page.rehash(H, 1 << index)
+            assert page.top(H) == page_hash(H, page.slots)
 
 
 def test_page_roundtrip_and_corruption() -> None:
-    kh = [H.key(bytes([i])) for i in range(4)]
-    slots = [None, Leaf(kh[0], kh[1]), None, Child(2**40, kh[2])] + [None] * 12
-    raw = encode_page(slots)
-    back = decode_page(raw, 32)
-    assert encode_page(back) == raw
-    assert page_hash(H, back) == page_hash(H, slots)
+    for slots in _mixed_pages():
+        raw = _page(slots).encode()
+        back = Page.decode(raw, 32)
+        assert back.encode() == raw
+        assert back.top(H) == page_hash(H, slots)
+    raw = _page(_mixed_pages()[4]).encode()
     for bad in (raw[:-1], raw + b"\x00", b"\x00", b"\x00\x01\x00\x02" + raw[4:]):
         with pytest.raises(StateCorruption):
-            decode_page(bad, 32)
+            Page.decode(bad, 32)
 
 
 def test_proof_roundtrip_encoding_and_bounds() -> None:

@@ -92,10 +92,22 @@ async def _post(run: _Run, url: str, raws: list[bytes]) -> tuple[int, float, lis
     body = msgspec.msgpack.encode(raws)
     headers = {"Content-Type": MSGPACK_TYPE}
     async with run.session.post(f"{url}/txs", data=body, headers=headers) as resp:
-        doc = msgspec.json.decode(await resp.content.read(RESPONSE_SIZE_MAX))
+        doc = msgspec.json.decode(await _read_body(resp))
         retry_s = _retry_after_s(resp.headers.get("Retry-After"))
         results = doc.get("results", []) if isinstance(doc, dict) else []
         return resp.status, retry_s, results if isinstance(results, list) else []
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refusing one larger than RESPONSE_SIZE_MAX."""
+    chunks = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > RESPONSE_SIZE_MAX:
+            raise aiohttp.ClientPayloadError(f"response larger than {RESPONSE_SIZE_MAX} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _retry_after_s(text: str | None) -> float:
@@ -208,7 +220,7 @@ async def _get_json(run: _Run, url: str) -> Any:
             raise aiohttp.ClientResponseError(
                 resp.request_info, (), status=resp.status, message=f"GET {url}"
             )
-        return msgspec.json.decode(await resp.content.read(RESPONSE_SIZE_MAX))
+        return msgspec.json.decode(await _read_body(resp))
 
 
 async def _poll_commits(run: _Run, stop: asyncio.Event) -> None:

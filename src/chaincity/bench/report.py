@@ -131,8 +131,8 @@ def format_report(r: BenchReport) -> str:
         f"load: {r.load_s:.1f} s, {r.txs_planned} planned, {r.submitted} submitted, "
         f"{r.accepted} accepted; refusals: {_counts(r.refusals)}; "
         f"rejected: {_counts(r.rejected)}; transport errors {r.transport_errors}",
-        f"committed: {r.tps:.1f} tx/s ({r.tps_window_txs} txs in {r.tps_window_s:.1f} s "
-        f"after {r.warmup_s:g} s warm-up)",
+        f"committed: {r.tps:.1f} tx/s ({r.tps_window_txs} txs over {r.tps_window_s:.1f} s "
+        f"of commits after a {r.warmup_s:g} s warm-up)",
     ]
     if r.latency_s:
         pcts = " ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.latency_s.items())

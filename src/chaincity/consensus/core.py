@@ -24,6 +24,7 @@ from chaincity.consensus.events import (
     FetchBlock,
     MessageReceived,
     PayloadReady,
+    PersistBlock,
     PersistSafety,
     RequestPayload,
     SendTo,
@@ -104,6 +105,7 @@ class Recovery:
     root: BlockHeader  # last committed block (the genesis header at first)
     root_cert: QuorumCert | None  # its commit certificate (None for an epoch root)
     exec_results: tuple[ExecResult, ...]  # recent executed results, the latest last
+    blocks: tuple[Proposal, ...] = ()  # uncommitted blocks it persisted (PersistBlock)
 
 
 def get_leader(vset: ValidatorSet, round_: int) -> int:
@@ -145,12 +147,19 @@ class ConsensusCore:
         self.epoch_changes: list[EpochChangeCert] = []
         self.future_epoch: list[tuple[int, bytes]] = []
         self.high_qc: QuorumCert
+        self.last_tc: TimeoutCert | None
         self._reset_epoch(recovery.vset, recovery.root)
         cert = recovery.root_cert
         if cert is not None and cert.data.epoch == self.vset.epoch:
             # Certifies the root's child: the child is fetched from peers.
             self.high_qc = cert
         s = recovery.safety
+        for p in sorted(recovery.blocks, key=lambda p: p.block.header.height):
+            bh = block_hash(self.suite, p.block.header)
+            if p.block.header.height > self.tree.root.height and self.tree.has(
+                p.block.header.parent_hash
+            ):
+                self.tree.insert(bh, p)
         if s is not None and s.epoch == self.vset.epoch:
             self.safety = s
             if s.highest_qc.data.round > self.high_qc.data.round:
@@ -168,7 +177,7 @@ class ConsensusCore:
             self.chain_id, vset.epoch, self.tree.root_hash, root.height
         )
         self.high_qc = self.root_qc
-        self.last_tc: TimeoutCert | None = None
+        self.last_tc = None
         self.round = 0
         self.safety = SafetyData(vset.epoch, 0, 0, self.root_qc, None)
         self.votes: dict[int, dict[int, tuple[VoteData, bytes]]] = {}
@@ -263,7 +272,10 @@ class ConsensusCore:
             if not self.tree.has(qc.data.block_hash):
                 self._fetch(qc.data.block_hash, sender, out)
         if qc.data.commit_hash:
+            epoch = self.vset.epoch
             self._try_commit(sender, qc, out)
+            if self.vset.epoch != epoch:
+                return True  # the epoch ended: its rounds mean nothing any more
         if tc is not None and (self.last_tc is None or tc.round > self.last_tc.round):
             self.last_tc = tc
         tc_round = 0 if tc is None else tc.round
@@ -341,6 +353,8 @@ class ConsensusCore:
 
     def _collect_timeout(self, signer: int, d: TimeoutData, sig: bytes, out: list[Action]) -> None:
         if d.round < self.round or d.round > self.round + ROUND_WINDOW:
+            return
+        if d.epoch != self.vset.epoch:
             return
         table = self.timeouts.setdefault(d.round, {})
         if signer in table:
@@ -430,6 +444,8 @@ class ConsensusCore:
 
     def _accept_proposal(self, sender: int, p: Proposal, out: list[Action]) -> None:
         h = p.block.header
+        if h.epoch != self.vset.epoch:
+            return  # its certificates just ended the epoch
         bh = block_hash(self.suite, h)
         if h.height <= self.tree.root.height or self.tree.has(bh):
             self._maybe_vote(p, out)
@@ -444,6 +460,7 @@ class ConsensusCore:
             self._drop("tree_full")
             return
         self.tree.insert(bh, p)
+        out.append(PersistBlock(p))
         self._after_insert(bh, out)
         self._maybe_vote(p, out)
 
@@ -516,9 +533,13 @@ class ConsensusCore:
         commit_height, commit_hash, next_hash = 0, b"", b""
         if parent.round > 0 and is_consecutive(h.round, parent.round):
             commit_height, commit_hash = parent.height, parent.block_hash
-            reconfig = self._pending_reconfig(parent.block_hash)
-            if reconfig is not None:
-                next_hash = validator_set_hash(self.suite, reconfig)
+            found = self._find_reconfig(parent.block_hash)
+            if found is not None:
+                # Committing anything past the epoch's last block commits that
+                # block: name it, so every validator ends the epoch at one place.
+                bh, last, nxt = found
+                commit_height, commit_hash = last.block.header.height, bh
+                next_hash = validator_set_hash(self.suite, nxt)
         return VoteData(
             self.chain_id,
             self.vset.epoch,
@@ -534,12 +555,21 @@ class ConsensusCore:
 
     def _pending_reconfig(self, h: bytes) -> ValidatorSet | None:
         """The next validator set, if a block between the root and ``h`` changes it."""
+        found = self._find_reconfig(h)
+        return None if found is None else found[2]
+
+    def _find_reconfig(self, h: bytes) -> tuple[bytes, Proposal, ValidatorSet] | None:
+        """The block between the root and ``h`` that ends the epoch, if any.
+
+        The epoch ends exactly at that block on every validator: blocks after it
+        in the same epoch carry no transactions and are never committed.
+        """
         path, _ = self.tree.path_from_root(h)
-        for _, p in path:
+        for bh, p in path:
             if p.block.txs:
                 nxt = self.config.next_validators(p.block)
                 if nxt is not None:
-                    return nxt
+                    return bh, p, nxt
         return None
 
     def _on_vote(self, v: Vote, out: list[Action]) -> None:
@@ -583,20 +613,26 @@ class ConsensusCore:
             return
         if not path or path[-1][1].block.header.height != d.commit_height:
             return
-        reconfig = self._pending_reconfig(d.commit_hash)
-        out.append(Commit(tuple(p for _, p in path), qc))
-        if reconfig is not None:
-            expected = validator_set_hash(self.suite, reconfig)
-            if d.next_validators_hash != expected:
+        found = self._find_reconfig(d.commit_hash)
+        proposals = tuple(p for _, p in path)
+        if found is not None:
+            reconfig = found[2]
+            if proposals[-1] is not found[1]:
+                self.stats["epoch_end_mismatch"] += 1  # not what honest voters sign
+                return
+            if d.next_validators_hash != validator_set_hash(self.suite, reconfig):
                 self.stats["epoch_hash_mismatch"] += 1
-            self._switch_epoch(EpochChangeCert(path[-1][1].block.header, qc, reconfig), out)
+                return
+            change = EpochChangeCert(proposals[-1].block.header, qc, reconfig)
+            out.extend((Commit(proposals, qc, change), EpochChanged(change)))
+            self._switch_epoch(change, out)
             return
+        out.append(Commit(proposals, qc))
         self.tree.set_root(path[-1][1].block.header)
         self.fetches = {h: f for h, f in self.fetches.items() if not self.tree.has(h)}
 
     def _switch_epoch(self, change: EpochChangeCert, out: list[Action]) -> None:
         self.epoch_changes = [*self.epoch_changes, change][-EPOCH_CHANGES_MAX:]
-        out.append(EpochChanged(change))
         self._reset_epoch(change.next_set, change.header)
         out.append(PersistSafety(self.safety))
         self._enter_round(1, out)
@@ -670,6 +706,7 @@ class ConsensusCore:
             self._park(event.sender, h.parent_hash, p, out)
             return
         self.tree.insert(bh, p)
+        out.append(PersistBlock(p))
         self._after_insert(bh, out)
 
     def _on_exec_result(self, result: ExecResult, out: list[Action]) -> None:

@@ -90,6 +90,17 @@ class PersistSafety:
 
 
 @dataclass(frozen=True, slots=True)
+class PersistBlock:
+    """Keep an uncommitted block: after a restart it may exist nowhere else.
+
+    Like PersistSafety, it must be durable before later actions of the list
+    (a vote for it) are carried out. The node gives these back in Recovery.
+    """
+
+    proposal: Proposal
+
+
+@dataclass(frozen=True, slots=True)
 class RequestPayload:
     epoch: int
     round: int
@@ -110,10 +121,15 @@ class Commit:
 
     proposals: tuple[Proposal, ...]
     cert: QuorumCert
+    # Set when these blocks end the epoch; the node stores it in the same atomic
+    # write as the blocks, so a restart never sees one without the other.
+    epoch_change: EpochChangeCert | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EpochChanged:
+    """The epoch just switched (also carried by the Commit before it, for atomic storage)."""
+
     change: EpochChangeCert
 
 
@@ -122,6 +138,7 @@ Action = (
     | Broadcast
     | SetTimer
     | PersistSafety
+    | PersistBlock
     | RequestPayload
     | FetchBlock
     | Commit

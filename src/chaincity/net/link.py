@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Protocol
+from typing import Protocol, cast
 
-from chaincity.net.frames import FrameDecoder, FrameError
+from chaincity.net.frames import HEADER_SIZE, FrameDecoder, FrameError
 
 
 class LinkOwner(Protocol):
@@ -38,23 +38,36 @@ class Link(asyncio.Protocol):
         self.remote = "?"
         self.paused = False
         self.closing = False
+        self.made = False  # the TLS handshake completed and the owner was told
         self.bad_frames = 0
         self.last_rx_s = 0.0
         self.last_tx_s = 0.0
         self._decoder = FrameDecoder(frame_size_max)
         self._transport: asyncio.Transport | None = None
+        # After start_tls, the peer's first bytes can arrive before we are told
+        # the handshake is done; they wait here (at most one frame's worth).
+        self._early: list[bytes] | None = []
+        self._early_bytes_max = frame_size_max + HEADER_SIZE
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self._transport = cast(asyncio.Transport, transport)
+        transport = self._transport
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             self.remote = f"{peername[0]}:{peername[1]}"
+        self.made = True
         self._owner.link_up(self)
+        early, self._early = self._early, None
+        for data in early or ():
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
+        if self._early is not None:
+            self._hold_early(data)
+            return
         if self.closing:
             return
         frames = self._decoder.feed(data)
@@ -62,6 +75,13 @@ class Link(asyncio.Protocol):
         error = self._decoder.error
         if error is not None and not self.closing:
             self._owner.link_broken(self, error)
+
+    def _hold_early(self, data: bytes) -> None:
+        assert self._early is not None
+        self._early.append(data)
+        if sum(len(chunk) for chunk in self._early) > self._early_bytes_max:
+            self._early.clear()
+            self.abort()
 
     def eof_received(self) -> bool:
         return False  # close our side too

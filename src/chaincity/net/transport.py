@@ -20,8 +20,8 @@ transport does promise:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -50,9 +50,18 @@ from chaincity.net.stats import PeerStats, TransportStats
 
 log = logging.getLogger("chaincity.net")
 
+
+class _NodeLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every line with the local node, for processes hosting several."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self.extra['node'] if self.extra else '?'}] {msg}", kwargs
+
+
 FrameHandler = Callable[[str, Envelope], None]
 
 # Per peer: two maximum-size blocks of consensus/sync traffic, and a few MiB of gossip.
+REFUSAL_LOG_INTERVAL_S = 10.0
 RELIABLE_QUEUE_DEFAULT = LaneLimits(4096, 2 * FRAME_SIZE_MAX)
 LOSSY_QUEUE_DEFAULT = LaneLimits(1024, 8 * 1024 * 1024)
 
@@ -109,25 +118,8 @@ class _PeerState:
         self.down.set()
         self.up_since_s = 0.0
         self.flush_handle: asyncio.Handle | None = None
-        self.refusing = False  # log a full queue once, not once per frame
-
-
-class _Accepting(asyncio.Protocol):
-    """A plain TCP connection waiting for its TLS handshake."""
-
-    def __init__(self, owner: Transport) -> None:
-        self._owner = owner
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        # Nothing may be read before start_tls takes the stream over.
-        transport.pause_reading()
-        self._owner._accept(transport)
-
-    def data_received(self, data: bytes) -> None:
-        # Cannot happen while reading is paused; never treat such bytes as TLS.
-        log.warning("bytes before the TLS handshake: connection dropped")
-        self._owner.stats.handshakes_failed += 1
+        self.refusals_unlogged = 0
+        self.refusal_logged_s = -REFUSAL_LOG_INTERVAL_S
 
 
 class Transport:
@@ -152,11 +144,12 @@ class Transport:
         self._ping = encode_frame(Envelope(min(self._chains), Kind.PING, b""))
         self._links: set[Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._running = False
         self._handshakes_pending = 0
         self.stats = TransportStats()
+        self._log = _NodeLog(log, {"node": config.node_name})
 
     # lifecycle
 
@@ -164,32 +157,27 @@ class Transport:
         if self._running:
             raise RuntimeError("transport already started")
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Accepting(self), self.config.host, self.config.port
-        )
+        self._listener = _listen(self.config.host, self.config.port)
         self._running = True
+        self._spawn(self._accept_loop())
         for state in self._peers.values():
             if state.spec.address is not None:
                 self._spawn(self._dial_loop(state))
         self._ticker = loop.call_later(self.config.ping_interval_ms / 2000, self._tick)
-        log.info("%s listening on %s:%d", self.config.node_name, *self.address)
+        self._log.info("listening on %s:%d", *self.address)
 
     async def stop(self) -> None:
         self._running = False
         if self._ticker is not None:
             self._ticker.cancel()
-        if self._server is not None:
-            self._server.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=self._stop_timeout_s)
         await self._close_links()
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._stop_timeout_s):
-                    await self._server.wait_closed()
-            self._server = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     async def _close_links(self) -> None:
         for link in list(self._links):
@@ -209,9 +197,9 @@ class Transport:
     @property
     def address(self) -> tuple[str, int]:
         """Where we listen (the real port when config.port was 0)."""
-        if self._server is None or not self._server.sockets:
+        if self._listener is None:
             raise RuntimeError("transport not started")
-        host, port = self._server.sockets[0].getsockname()[:2]
+        host, port = self._listener.getsockname()[:2]
         return str(host), int(port)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -296,18 +284,26 @@ class Transport:
 
     def _enqueue(self, state: _PeerState, frame: bytes, delivery: Delivery) -> bool:
         if not state.outbox.push(frame, delivery):
-            if not state.refusing:
-                log.warning(
-                    "send queue to %s full (%d frames, %d bytes): refusing frames",
-                    state.spec.name,
-                    len(state.outbox),
-                    state.outbox.size_bytes,
-                )
-            state.refusing = True
+            self._log_refusal(state)
             return False
-        state.refusing = False
         self._schedule_flush(state)
         return True
+
+    def _log_refusal(self, state: _PeerState) -> None:
+        # A full queue refuses frames at the sender's rate: log a summary, not each one.
+        state.refusals_unlogged += 1
+        now = asyncio.get_running_loop().time()
+        if now - state.refusal_logged_s < REFUSAL_LOG_INTERVAL_S:
+            return
+        self._log.warning(
+            "send queue to %s full (%d frames, %d bytes): %d frames refused",
+            state.spec.name,
+            len(state.outbox),
+            state.outbox.size_bytes,
+            state.refusals_unlogged,
+        )
+        state.refusal_logged_s = now
+        state.refusals_unlogged = 0
 
     def _schedule_flush(self, state: _PeerState) -> None:
         # Coalesce every send of one loop iteration into few large writes:
@@ -332,44 +328,45 @@ class Transport:
 
     # accepting and dialing
 
-    def _accept(self, tcp: asyncio.Transport) -> None:
-        self.stats.accepted += 1
-        if not self._running or self._handshakes_pending >= self.config.handshakes_pending_max:
-            self.stats.busy_refused += 1
-            tcp.abort()
-            return
-        self._spawn(self._handshake_inbound(tcp))
+    async def _accept_loop(self) -> None:
+        # Accepting the socket ourselves and handing it to connect_accepted_socket
+        # (rather than create_server) lets us see, log and count failed TLS
+        # handshakes, and bound how many run at once.
+        assert self._listener is not None
+        loop = asyncio.get_running_loop()
+        while self._running:
+            try:
+                sock, peername = await loop.sock_accept(self._listener)
+            except OSError as exc:  # e.g. out of file descriptors: retry later
+                self._log.warning("accept failed: %s", _describe(exc))
+                await asyncio.sleep(self.config.backoff_initial_ms / 1000)
+                continue
+            self.stats.accepted += 1
+            if self._handshakes_pending >= self.config.handshakes_pending_max:
+                self.stats.busy_refused += 1
+                sock.close()
+                continue
+            self._spawn(self._handshake_inbound(sock, _format_address(peername)))
 
-    async def _handshake_inbound(self, tcp: asyncio.Transport) -> None:
-        remote = _format_address(tcp.get_extra_info("peername"))
+    async def _handshake_inbound(self, sock: socket.socket, remote: str) -> None:
         link = self._new_link(outbound=False, expected_peer=None)
         loop = asyncio.get_running_loop()
         self._handshakes_pending += 1
         try:
-            tls = await loop.start_tls(
-                tcp,
-                link,
-                self._server_ssl,
-                server_side=True,
+            await loop.connect_accepted_socket(
+                lambda: link,
+                sock,
+                ssl=self._server_ssl,
                 ssl_handshake_timeout=self.config.handshake_timeout_ms / 1000,
             )
-        except asyncio.CancelledError:
-            tcp.abort()
-            self._links.discard(link)
-            raise
-        except Exception as exc:
-            tcp.abort()
-            self._links.discard(link)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.stats.handshakes_failed += 1
-            log.warning("TLS handshake from %s failed: %s", remote, _describe(exc))
-            return
+            self._log.warning("TLS handshake from %s failed: %s", remote, _describe(exc))
         finally:
             self._handshakes_pending -= 1
-        if tls is None:
-            tcp.abort()
-            self._links.discard(link)
-            return
-        link.connection_made(tls)
+            if not link.made:
+                sock.close()
+                self._links.discard(link)
 
     async def _dial_loop(self, state: _PeerState) -> None:
         while self._running:
@@ -397,8 +394,12 @@ class Transport:
                     ssl_handshake_timeout=self.config.handshake_timeout_ms / 1000,
                 )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            self._links.discard(link)
-            log.info("dial %s at %s:%d failed: %s", state.spec.name, host, port, _describe(exc))
+            self._log.info(
+                "dial %s at %s:%d failed: %s", state.spec.name, host, port, _describe(exc)
+            )
+        finally:
+            if not link.made:
+                self._links.discard(link)
 
     def _new_link(self, *, outbound: bool, expected_peer: str | None) -> Link:
         link = Link(
@@ -417,7 +418,7 @@ class Transport:
             name = self._directory.identify(link.peer_cert_der(), link.expected_peer)
         except PeerRefused as exc:
             self.stats.peers_refused += 1
-            log.warning("refused link with %s: %s", link.remote, exc)
+            self._log.warning("refused link with %s: %s", link.remote, exc)
             link.abort()
             return
         if not self._running:
@@ -435,11 +436,11 @@ class Transport:
         self.stats.duplicate_links += 1
         local, remote = self.config.node_name, state.spec.name
         if keeps_new_link(local, remote, old_outbound=old.outbound, new_outbound=new.outbound):
-            log.info("link to %s replaced by a newer one (%s)", remote, new.remote)
+            self._log.info("link to %s replaced by a newer one (%s)", remote, new.remote)
             state.link = None  # so that old's connection_lost leaves the new link alone
             self._retire(old)
             return True
-        log.info("duplicate link with %s (%s) retired", remote, new.remote)
+        self._log.info("duplicate link with %s (%s) retired", remote, new.remote)
         self._retire(new)
         return False
 
@@ -460,7 +461,7 @@ class Transport:
         state.up.set()
         link.set_write_buffer_limits(self.config.write_buffer_high_bytes)
         direction = "dialed" if link.outbound else "accepted"
-        log.info("link to %s up (%s, %s)", state.spec.name, direction, link.remote)
+        self._log.info("link to %s up (%s, %s)", state.spec.name, direction, link.remote)
         self._schedule_flush(state)
 
     def link_down(self, link: Link, exc: Exception | None) -> None:
@@ -478,7 +479,7 @@ class Transport:
         if now - state.up_since_s >= self.config.backoff_max_ms / 1000:
             state.backoff.reset()
         reason = _describe(exc) if exc is not None else "closed"
-        log.info("link to %s down (%s): %s", link.peer, link.remote, reason)
+        self._log.info("link to %s down (%s): %s", link.peer, link.remote, reason)
 
     def link_writable(self, link: Link) -> None:
         if link.peer is not None and self._peers[link.peer].link is link:
@@ -488,7 +489,7 @@ class Transport:
         state = self._peers[link.peer] if link.peer is not None else None
         if state is not None:
             state.stats.bad_frames += 1
-        log.warning("closing link with %s (%s): %s", link.peer, link.remote, error)
+        self._log.warning("closing link with %s (%s): %s", link.peer, link.remote, error)
         link.abort()
 
     def link_frames(self, link: Link, frames: list[bytes], size_bytes: int) -> None:
@@ -525,14 +526,16 @@ class Transport:
             self._bad_frame(state, link, f"kind {envelope.kind} rejected: {exc}")
         except Exception:
             state.stats.handler_errors += 1
-            log.exception("on_frame failed on kind %d from %s", envelope.kind, state.spec.name)
+            self._log.exception(
+                "on_frame failed on kind %d from %s", envelope.kind, state.spec.name
+            )
 
     def _bad_frame(self, state: _PeerState, link: Link, reason: str) -> None:
         state.stats.bad_frames += 1
         link.bad_frames += 1
-        log.warning("bad frame from %s (%s): %s", state.spec.name, link.remote, reason)
+        self._log.warning("bad frame from %s (%s): %s", state.spec.name, link.remote, reason)
         if link.bad_frames > self.config.bad_frames_max and not link.closing:
-            log.warning("closing link with %s: too many bad frames", state.spec.name)
+            self._log.warning("closing link with %s: too many bad frames", state.spec.name)
             link.abort()
 
     # keepalive
@@ -545,7 +548,7 @@ class Transport:
             if link is None:
                 continue
             if now - link.last_rx_s > self.config.idle_timeout_ms / 1000:
-                log.warning("link with %s (%s) idle: closing", state.spec.name, link.remote)
+                self._log.warning("link with %s (%s) idle: closing", state.spec.name, link.remote)
                 link.abort()
             elif now - link.last_tx_s >= self.config.ping_interval_ms / 1000 and not state.outbox:
                 self._enqueue(state, self._ping, Delivery.LOSSY)
@@ -562,3 +565,10 @@ def _format_address(peername: object) -> str:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:200]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=128)
+    listener.setblocking(False)
+    return listener

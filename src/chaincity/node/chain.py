@@ -22,7 +22,13 @@ from typing import Any, Protocol
 from chaincity.api.render import encoded_value_to_json, header_to_json, receipt_to_json
 from chaincity.api.server import SubmitOutcome
 from chaincity.codec import CodecError, decode, encode
-from chaincity.consensus.core import ConsensusCore, CoreConfig, Recovery, default_payload_hash
+from chaincity.consensus.core import (
+    ConsensusCore,
+    CoreConfig,
+    Recovery,
+    default_payload_hash,
+    get_leader,
+)
 from chaincity.consensus.events import (
     Action,
     BlockFetched,
@@ -34,6 +40,7 @@ from chaincity.consensus.events import (
     FetchBlock,
     MessageReceived,
     PayloadReady,
+    PersistBlock,
     PersistSafety,
     RequestPayload,
     SendTo,
@@ -204,6 +211,7 @@ class ChainRuntime:
             root=root,
             root_cert=self.store.commit_cert(tip),
             exec_results=tuple(results),
+            blocks=tuple(self.store.pending_blocks()),
         )
 
     def restart_core(self) -> None:
@@ -222,6 +230,10 @@ class ChainRuntime:
         if self.halted:
             return
         if kind is Kind.CONSENSUS:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s: consensus message of %d bytes from %d", self.chain_id, len(payload), sender
+                )
             self._feed(MessageReceived(sender, payload))
         elif kind is Kind.TXS:
             self._on_gossip(payload)
@@ -243,10 +255,18 @@ class ChainRuntime:
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []
         for action in actions:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: %s", self.chain_id, _describe(action))
             if isinstance(action, PersistSafety):
                 self.store.save_safety(action.safety)
+            elif isinstance(action, PersistBlock):
+                self.store.save_block(action.proposal)
             elif isinstance(action, SendTo):
-                self.deps.outbox.send(action.to, Kind.CONSENSUS, action.data)
+                if self.core is not None and action.to == self.core.me:
+                    # A vote for the next round's leader when that leader is us.
+                    follow_up.append(MessageReceived(action.to, action.data))
+                else:
+                    self.deps.outbox.send(action.to, Kind.CONSENSUS, action.data)
             elif isinstance(action, Broadcast):
                 self.deps.outbox.broadcast(Kind.CONSENSUS, action.data)
             elif isinstance(action, SetTimer):
@@ -484,8 +504,15 @@ class ChainRuntime:
         if block is None:
             return None
         cert = self.store.commit_cert(h)
+        result = self.store.exec_result(h)
         return {
             "hash": block_hash(self.suite, block.header).hex(),
+            "result": None
+            if result is None
+            else {
+                "state_root": result.state_root.hex(),
+                "receipts_root": result.receipts_root.hex(),
+            },
             "header": header_to_json(block.header),
             "tx_ids": [_tx_id_or_none(self.suite, raw) for raw in block.txs],
             "commit_cert": None if cert is None else encode(cert).hex(),
@@ -513,12 +540,28 @@ class ChainRuntime:
             "chain_id": self.chain_id,
             "height": self.store.tip_height(),
             "round": core.round if core else 0,
+            "leader": get_leader(core.vset, core.round) if core else None,
             "epoch": core.vset.epoch if core else 0,
             "validators": [v.name for v in self.deps.genesis.validators.validators],
             "mempool": len(self.mempool),
             "halted": self.halted,
             "consensus": dict(sorted(core.stats.items())) if core else {},
         }
+
+
+def _describe(action: Action) -> str:
+    if isinstance(action, SendTo | Broadcast):
+        kind = type(action).__name__
+        return f"{kind} {len(action.data)} bytes" + (
+            f" to {action.to}" if isinstance(action, SendTo) else ""
+        )
+    if isinstance(action, Commit):
+        heights = [p.block.header.height for p in action.proposals]
+        return f"Commit heights {heights}"
+    if isinstance(action, PersistBlock):
+        h = action.proposal.block.header
+        return f"PersistBlock height {h.height} round {h.round}"
+    return repr(action)[:200]
 
 
 def _tx_id_or_none(suite: CryptoSuite, raw: bytes) -> str | None:

@@ -12,10 +12,11 @@ from chaincity.execution.executor import StateView, receipts_root
 from chaincity.genesis.model import Genesis
 from chaincity.ledger.ledger import Ledger, open_store
 from chaincity.state import LmdbStore, Overlay, StateVersionError, encode_proof, namespaced_key
-from chaincity.types.block import Block, BlockHeader, Receipt
-from chaincity.types.consensus import ExecResult, QuorumCert, SafetyData
+from chaincity.types.block import Block, BlockHeader, Receipt, block_hash
+from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
 
 RESULTS_CACHED_MAX = 1024
+PENDING_BLOCKS_MAX = 1024
 HEADERS_CACHED_MAX = 1024
 
 
@@ -25,6 +26,10 @@ class LedgerStore:
     def __init__(self, ledger: Ledger, suite: CryptoSuite, kv: LmdbStore) -> None:
         self.ledger = ledger
         self._kv = kv
+        # Uncommitted blocks consensus asked to keep (they may exist nowhere else
+        # after a crash); by block hash, pruned once the tip passes them.
+        self._pending_table = f"{ledger.chain_id}/pending"
+        kv.open_tables([self._pending_table])
         self._suite = suite
         self._results: OrderedDict[int, ExecResult] = OrderedDict()
         self._headers: OrderedDict[int, BlockHeader] = OrderedDict()
@@ -75,6 +80,33 @@ class LedgerStore:
 
     def save_safety(self, safety: SafetyData) -> None:
         self.ledger.put_safety_data(encode(safety))
+
+    def save_block(self, proposal: Proposal) -> None:
+        """Durably keep an uncommitted proposal before any vote for it leaves."""
+        key = block_hash(self._suite, proposal.block.header)
+        with self._kv.write() as txn:
+            txn.put(self._pending_table, key, encode(proposal))
+
+    def pending_blocks(self) -> list[Proposal]:
+        """Kept proposals above the tip; the ones the tip has passed are deleted."""
+        tip = self.tip_height()
+        keep: list[Proposal] = []
+        stale: list[bytes] = []
+        with self._kv.read() as txn:
+            for i, (key, raw) in enumerate(txn.scan(self._pending_table)):
+                if i >= PENDING_BLOCKS_MAX:
+                    stale.append(key)
+                    continue
+                proposal = decode(raw, Proposal)
+                if proposal.block.header.height > tip:
+                    keep.append(proposal)
+                else:
+                    stale.append(key)
+        if stale:
+            with self._kv.write() as wtxn:
+                for key in stale:
+                    wtxn.delete(self._pending_table, key)
+        return keep
 
     def receipt(self, tx_id: bytes) -> Receipt | None:
         loc = self.ledger.get_tx_location(tx_id)

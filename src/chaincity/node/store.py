@@ -10,7 +10,7 @@ from typing import Protocol
 
 from chaincity.execution.executor import StateView
 from chaincity.types.block import Block, BlockHeader, Receipt
-from chaincity.types.consensus import ExecResult, QuorumCert, SafetyData
+from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
 
 
 class ChainStore(Protocol):
@@ -34,6 +34,14 @@ class ChainStore(Protocol):
 
     def save_safety(self, safety: SafetyData) -> None:
         """Durable before it returns: a vote may leave right after."""
+        ...
+
+    def save_block(self, proposal: Proposal) -> None:
+        """Durably keep an uncommitted proposal (before a vote for it leaves)."""
+        ...
+
+    def pending_blocks(self) -> list[Proposal]:
+        """The kept proposals above the tip, for the consensus core's recovery."""
         ...
 
     def receipt(self, tx_id: bytes) -> Receipt | None: ...

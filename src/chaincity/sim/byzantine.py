@@ -89,12 +89,19 @@ class Byzantine:
             alt = sign_proposal(core.suite, key, Block(alt_header, txs), p.justify, p.tc)
             out = []
             for peer in range(core.vset.size):
-                out.append(SendTo(peer, encode(p if self.rng.random() < 0.5 else alt)))
+                # Some peers get one version, some the other, some both.
+                versions = self.rng.choice(((p,), (alt,), (p, alt), (alt, p)))
+                out.extend(SendTo(peer, encode(v)) for v in versions)
         return out
 
     def _fork(self, core: ConsensusCore, p: Proposal) -> Proposal | None:
         """Extend the parent's parent: the attack the lock after a timeout prevents."""
         parent = core.tree.get(p.block.header.parent_hash)
+        for _ in range(self.rng.randint(0, 2)):
+            # Sometimes reach further back than one block.
+            if parent is None:
+                return None
+            parent = core.tree.get(parent.block.header.parent_hash)
         if parent is None:
             return None
         grand = core.tree.header(parent.block.header.parent_hash)
@@ -133,7 +140,7 @@ class Byzantine:
             out.append(Broadcast(self.rng.choice(self.seen)))
         if "malformed" in b and self.rng.random() < 0.1:
             junk = self.rng.randbytes(self.rng.randrange(0, 200))
-            if self.seen and self.rng.random() < 0.5:
+            if self.seen and self.seen[-1] and self.rng.random() < 0.5:
                 old = self.seen[-1]
                 junk = old[: self.rng.randrange(len(old))]
             out.append(Broadcast(junk))

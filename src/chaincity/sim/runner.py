@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,7 +37,11 @@ class SimResult:
 
 def run_seed(config: SimConfig, seed: int, rules_factory: RulesFactory | None = None) -> SimResult:
     world = World(config, seed, rules_factory)
-    liveness_ms, height = world.run()
+    try:
+        liveness_ms, height = world.run()
+    except Exception as exc:  # a crash of the code under test is a finding, not an abort
+        world.checkers.fail(f"t={world.now_ms} exception: {exc!r}\n{traceback.format_exc()}")
+        liveness_ms, height = None, 0
     stats: Counter[str] = Counter(world.stats)
     for node in world.nodes:
         if node.core is not None and node.index not in world.byzantine:

@@ -20,12 +20,12 @@ from chaincity.consensus.events import (
     BlockFetched,
     Broadcast,
     Commit,
-    EpochChanged,
     Event,
     ExecutionResultReady,
     FetchBlock,
     MessageReceived,
     PayloadReady,
+    PersistBlock,
     PersistSafety,
     RequestPayload,
     SendTo,
@@ -73,6 +73,7 @@ class Node:
     last_cert: QuorumCert | None = None
     vset_epoch: int = 0
     executed: list[ExecResult] = field(default_factory=list)
+    block_store: dict[bytes, Proposal] = field(default_factory=dict)  # durable, uncommitted
     byzantine: Byzantine | None = None
     timer_gen: int = 0
     life: int = 0  # bumps at each crash, voiding the dead life's pending events
@@ -84,6 +85,22 @@ class Node:
         return self.core is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    src: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    gen: int  # only the newest timer of a node fires, like a real single timer
+    event: TimerFired
+
+
+EVENT_TYPES = (Start, MessageReceived, TimerFired, PayloadReady, BlockFetched, ExecutionResultReady)
+Payload = Delivery | Timer | Event | list[set[int]] | None
+
+
 @dataclass(order=True)
 class Scheduled:
     time_ms: int
@@ -91,7 +108,7 @@ class Scheduled:
     kind: str = field(compare=False)
     node: int = field(compare=False)
     life: int = field(compare=False)
-    payload: object = field(compare=False)
+    payload: Payload = field(compare=False)
 
 
 class World:
@@ -183,6 +200,7 @@ class World:
             root=tip,
             root_cert=node.last_cert,
             exec_results=tuple(executed[-RECENT_EXEC_MAX:]),
+            blocks=tuple(node.block_store.values()),
         )
         node.core = ConsensusCore(
             self.core_config(node), recovery, self.rules_factory(node.index), self.cache
@@ -191,7 +209,7 @@ class World:
 
     # ------------------------------------------------------------ scheduling
 
-    def schedule(self, delay_ms: int, kind: str, node: int, payload: object) -> None:
+    def schedule(self, delay_ms: int, kind: str, node: int, payload: Payload) -> None:
         self.seq += 1
         life = self.nodes[node].life if node >= 0 else 0
         heapq.heappush(
@@ -224,8 +242,8 @@ class World:
                 self.stats["dropped"] += 1
                 return
             if self.rng.random() < self.config.duplicate_rate:
-                self.schedule(self.delay_ms(), "msg", dst, (src, data))
-        self.schedule(self.delay_ms() if src != dst else 0, "msg", dst, (src, data))
+                self.schedule(self.delay_ms(), "msg", dst, Delivery(src, data))
+        self.schedule(self.delay_ms() if src != dst else 0, "msg", dst, Delivery(src, data))
 
     # ------------------------------------------------------------ running events
 
@@ -260,19 +278,17 @@ class World:
         elif isinstance(action, SetTimer):
             node.timer_gen += 1
             ev = TimerFired(action.epoch, action.round)
-            self.schedule(action.duration_ms, "timer", node.index, (node.timer_gen, ev))
+            self.schedule(action.duration_ms, "timer", node.index, Timer(node.timer_gen, ev))
         elif isinstance(action, PersistSafety):
             node.durable = action.safety
+        elif isinstance(action, PersistBlock):
+            node.block_store[block_hash(self.suite, action.proposal.block.header)] = action.proposal
         elif isinstance(action, RequestPayload):
             self.on_request_payload(node, action)
         elif isinstance(action, FetchBlock):
             self.on_fetch(node, action)
         elif isinstance(action, Commit):
             self.on_commit(node, action)
-        elif isinstance(action, EpochChanged):
-            if node.index not in self.byzantine:
-                self.checkers.on_epoch_change(node.index, action.change, self.now_ms)
-            node.vset_epoch = action.change.next_set.epoch
 
     def node_of(self, vset: ValidatorSet, index: int) -> int | None:
         if not 0 <= index < vset.size:
@@ -326,8 +342,17 @@ class World:
                 self.latencies.append((self.now_ms - p.block.header.timestamp_ms, rounds))
             self.schedule_execution(node, p, bh)
         node.last_cert = commit.cert
+        top = commit.proposals[-1].block.header.height
+        node.block_store = {
+            h: p for h, p in node.block_store.items() if p.block.header.height > top
+        }
         if node.index not in self.byzantine:
             self.checkers.on_commit(node.index, commit.proposals, commit.cert, self.now_ms)
+        change = commit.epoch_change
+        if change is not None:
+            if node.index not in self.byzantine:
+                self.checkers.on_epoch_change(node.index, change, self.now_ms)
+            node.vset_epoch = change.next_set.epoch
 
     def schedule_execution(self, node: Node, p: Proposal, bh: bytes) -> None:
         """Execution as a pure function of the committed chain, after a seeded delay."""
@@ -359,19 +384,19 @@ class World:
         node = self.nodes[item.node] if item.node >= 0 else None
         if node is not None and 0 <= item.life != node.life:
             return  # addressed to a life that has since crashed
-        if item.kind == "msg" and node is not None:
-            src, data = item.payload  # type: ignore[misc]
+        payload = item.payload
+        if isinstance(payload, Delivery) and node is not None:
+            src, data = payload.src, payload.data
             if node.byzantine is not None:
                 node.byzantine.remember(data)
             if node.core is not None:
                 sender = node.core.vset.index_of(self.suite.public_key(self.nodes[src].key))
                 self.deliver(node, MessageReceived(-1 if sender is None else sender, data))
-        elif item.kind == "timer" and node is not None:
-            gen, ev = item.payload  # type: ignore[misc]
-            if gen == node.timer_gen:
-                self.deliver(node, ev)
-        elif item.kind == "event" and node is not None:
-            self.deliver(node, item.payload)  # type: ignore[arg-type]
+        elif isinstance(payload, Timer) and node is not None:
+            if payload.gen == node.timer_gen:
+                self.deliver(node, payload.event)
+        elif isinstance(payload, EVENT_TYPES) and node is not None:
+            self.deliver(node, payload)
         elif item.kind == "crash" and node is not None and node.up:
             node.crash_pending = True
         elif item.kind == "restart" and node is not None:
@@ -379,8 +404,8 @@ class World:
                 self.crash(node)  # it had no event to crash in; crash it now
             if not node.up:
                 self.restart(node)
-        elif item.kind == "partition":
-            self.groups = item.payload  # type: ignore[assignment]
+        elif item.kind == "partition" and isinstance(payload, list | None):
+            self.groups = payload
 
     def restart(self, node: Node) -> None:
         """Back from the durable parts only: safety data, ledger and executed results."""
@@ -412,7 +437,7 @@ class World:
                 back = min(t + self.rng.randint(50, 1500), cfg.faulty_phase_ms)
                 self.at(back, "restart", i, None)
 
-    def at(self, time_ms: int, kind: str, node: int, payload: object) -> None:
+    def at(self, time_ms: int, kind: str, node: int, payload: Payload) -> None:
         self.seq += 1
         heapq.heappush(self.queue, Scheduled(time_ms, self.seq, kind, node, -1, payload))
 

@@ -13,6 +13,7 @@ from chaincity.state.store import (
     KEY_SIZE_MAX,
     StateError,
     StateUpdate,
+    check_key,
     check_value,
 )
 
@@ -64,6 +65,8 @@ class Overlay:
         return self._state.get(key, self._base)
 
     def put(self, key: bytes, value: bytes | None) -> None:
+        """Write ``value`` at a full state key (None deletes); contracts use namespace()."""
+        check_key(key)
         if value is not None:
             check_value(value)
         if len(self._journal) >= JOURNAL_MAX:

@@ -54,7 +54,7 @@ class Page:
         self.slots[index] = slot
         bit = 1 << index
         self.occupied = self.occupied | bit if slot is not None else self.occupied & ~bit
-        self.leaves = self.leaves | bit if isinstance(slot, Leaf) else self.leaves & ~bit
+        self.leaves = self.leaves | bit if type(slot) is Leaf else self.leaves & ~bit
 
     def is_many(self, position: int) -> bool:
         mask = self.occupied & _RANGE[position]
@@ -65,7 +65,7 @@ class Page:
         occupied = self.occupied
         if occupied and occupied & (occupied - 1) == 0 and self.leaves == occupied:
             leaf = self.slots[occupied.bit_length() - 1]
-            assert isinstance(leaf, Leaf)
+            assert type(leaf) is Leaf
             return leaf
         return None
 
@@ -74,7 +74,7 @@ class Page:
             slot = self.slots[position - _FIRST_SLOT]
             if slot is None:
                 return hasher.zero
-            return hasher.leaf_of(slot) if isinstance(slot, Leaf) else slot.hash
+            return hasher.leaf_of(slot) if type(slot) is Leaf else slot.hash
         stored = self.inner[position]
         if stored is not None:
             return stored
@@ -82,7 +82,7 @@ class Page:
         if mask == 0:
             return hasher.zero
         leaf = self.slots[mask.bit_length() - 1]
-        if not isinstance(leaf, Leaf) or mask & (mask - 1):
+        if type(leaf) is not Leaf or mask & (mask - 1):
             raise StateCorruption("page lacks the hash of a position with two keys")
         return hasher.leaf_of(leaf)
 
@@ -91,17 +91,22 @@ class Page:
 
     def rehash(self, hasher: Hasher, dirty_slots: int) -> None:
         """Recompute the inner hashes above the slots in the ``dirty_slots`` mask."""
-        positions = sorted(
-            {(_FIRST_SLOT + i) >> 1 for i in range(PAGE_SLOTS) if dirty_slots >> i & 1}
-        )
-        while positions:
-            for position in positions:
-                if self.is_many(position):
-                    left = self.hash_at(hasher, 2 * position)
-                    self.inner[position] = hasher.node(left, self.hash_at(hasher, 2 * position + 1))
-                else:
-                    self.inner[position] = None
-            positions = sorted({p >> 1 for p in positions if p > 1})
+        dirty = dirty_slots
+        for first in (8, 4, 2, 1):  # the first position of each level, bottom up
+            above = 0
+            for j in range(first):
+                if dirty >> (2 * j) & 3:
+                    self._rehash_position(hasher, first + j)
+                    above |= 1 << j
+            dirty = above
+
+    def _rehash_position(self, hasher: Hasher, position: int) -> None:
+        mask = self.occupied & _RANGE[position]
+        if mask & (mask - 1) or (mask and not self.leaves & mask):
+            left = self.hash_at(hasher, 2 * position)
+            self.inner[position] = hasher.node(left, self.hash_at(hasher, 2 * position + 1))
+        else:
+            self.inner[position] = None
 
     def proof_step(self, hasher: Hasher, index: int, siblings: list[bytes]) -> Slot:
         """Append the siblings on the way to slot ``index`` (top down); return where the path
@@ -120,17 +125,9 @@ class Page:
 
     def encode(self) -> bytes:
         parts = [_MASKS.pack(self.occupied, self.leaves)]
-        for slot in self.slots:
-            if isinstance(slot, Leaf):
-                parts.append(slot.key_hash + slot.value_hash)
-            elif slot is not None:
-                parts.append(_VERSION.pack(slot.version) + slot.hash)
-        for position in range(1, _FIRST_SLOT):
-            if self.is_many(position):
-                stored = self.inner[position]
-                if stored is None:
-                    raise StateCorruption("page encoded before its hashes were computed")
-                parts.append(stored)
+        parts.extend(slot.raw for slot in self.slots if slot is not None)
+        # rehash() leaves a hash exactly at the MANY positions, which decode() expects.
+        parts.extend(h for h in self.inner if h is not None)
         return b"".join(parts)
 
     @classmethod
@@ -156,13 +153,15 @@ class Page:
     def _decode_slot(self, data: bytes, offset: int, index: int, hash_size: int) -> int:
         if self.leaves >> index & 1:
             end = offset + 2 * hash_size
-            self.slots[index] = Leaf(data[offset : offset + hash_size], data[end - hash_size : end])
+            self.slots[index] = Leaf(
+                data[offset : offset + hash_size], data[end - hash_size : end], data[offset:end]
+            )
         else:
             end = offset + 8 + hash_size
             if end > len(data):
                 raise StateCorruption("state page truncated")
             (version,) = _VERSION.unpack_from(data, offset)
-            self.slots[index] = Child(version, data[offset + 8 : end])
+            self.slots[index] = Child(version, data[offset + 8 : end], data[offset:end])
         if end > len(data):
             raise StateCorruption("state page truncated")
         return end

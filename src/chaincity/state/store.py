@@ -225,7 +225,7 @@ class AuthenticatedState:
         for depth in range(PAGE_DEPTH_MAX):
             index = nibble(key_hash, depth)
             end = page.proof_step(self._hasher, index, siblings)
-            if isinstance(end, Child):
+            if type(end) is Child:
                 path += bytes((index,))
                 page = self._page(txn, end.version, path)
                 continue
@@ -268,6 +268,8 @@ class AuthenticatedState:
 
     def prepare(self, view: Overlay) -> StateUpdate:
         """The update that commits ``view`` as the next version (cached on the view)."""
+        if view.base_version != self._latest:
+            raise StateConflict(f"view built on {view.base_version}, latest is {self._latest}")
         cached = view.prepared()
         if cached is not None:
             return cached
@@ -434,12 +436,12 @@ class _TreeWriter:
     def _slot(
         self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
     ) -> Slot:
-        if isinstance(slot, Child):
+        if type(slot) is Child:
             page = self._state.load_page(self._txn, slot.version, path).copy()
             self._update.stale.nodes.append(_node_key(slot.version, path))
             return self._finish(page, self.apply(page, depth, path, changes), path)
         leaves = [(k, v) for k, v in changes if v is not None]
-        if isinstance(slot, Leaf) and all(k != slot.key_hash for k, _ in changes):
+        if type(slot) is Leaf and all(k != slot.key_hash for k, _ in changes):
             leaves.append((slot.key_hash, slot.value_hash))
             leaves.sort()
         if not leaves:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, final
 
 import msgspec
 from msgspec import Meta
@@ -42,25 +42,35 @@ class StateCorruption(Exception):
     """Stored state does not decode or does not hash to what refers to it."""
 
 
-class Leaf:
-    """The only key under a slot: its key hash, value hash and (lazily) leaf hash."""
+@final
+class Leaf(msgspec.Struct, gc=False):
+    """The only key under a slot: its key hash, value hash, bytes in a page, leaf hash.
 
-    __slots__ = ("_hash", "key_hash", "value_hash")
+    Pages and their slots are many and long-lived in the page cache; slots hold
+    only bytes, so they are kept out of the garbage collector's sight.
+    """
 
-    def __init__(self, key_hash: bytes, value_hash: bytes, leaf_hash: bytes = b"") -> None:
-        self.key_hash = key_hash
-        self.value_hash = value_hash
-        self._hash = leaf_hash
+    key_hash: bytes
+    value_hash: bytes
+    raw: bytes = b""
+    leaf_hash: bytes = b""  # computed when first needed
+
+    def __post_init__(self) -> None:
+        if not self.raw:
+            self.raw = self.key_hash + self.value_hash
 
 
-class Child:
-    """A reference to a child page: the version that wrote it and its hash."""
+@final
+class Child(msgspec.Struct, gc=False):
+    """A reference to a child page: the version that wrote it, its hash, bytes in a page."""
 
-    __slots__ = ("hash", "version")
+    version: int
+    hash: bytes
+    raw: bytes = b""
 
-    def __init__(self, version: int, node_hash: bytes) -> None:
-        self.version = version
-        self.hash = node_hash
+    def __post_init__(self) -> None:
+        if not self.raw:
+            self.raw = self.version.to_bytes(8, "big") + self.hash
 
 
 Slot = Leaf | Child | None
@@ -91,9 +101,9 @@ class Hasher:
         return self._hash(self._node_prefix + left + right)
 
     def leaf_of(self, leaf: Leaf) -> bytes:
-        if not leaf._hash:
-            leaf._hash = self.leaf(leaf.key_hash, leaf.value_hash)
-        return leaf._hash
+        if not leaf.leaf_hash:
+            leaf.leaf_hash = self.leaf(leaf.key_hash, leaf.value_hash)
+        return leaf.leaf_hash
 
 
 def nibble(key_hash: bytes, depth: int) -> int:
@@ -117,7 +127,7 @@ def page_hash(hasher: Hasher, slots: Sequence[Slot]) -> bytes:
     for index, slot in enumerate(slots):
         if slot is not None:
             occupied |= 1 << index
-            if isinstance(slot, Leaf):
+            if type(slot) is Leaf:
                 leaves |= 1 << index
     return _range_hash(hasher, slots, occupied, leaves, 0, PAGE_SLOTS)[0]
 

@@ -1,0 +1,78 @@
+"""Whole-network figures: the `chaincity bench` runs behind docs/performance.md.
+
+    .venv/bin/python benchmarks/network.py [--quick] [--out DIR]
+
+Runs each configuration of the table in turn (a fresh 4-node network each
+time), prints every full report, then the table as Markdown rows. With
+``--out`` each report is also written as JSON. Figures, not pass/fail: run
+it on the machine you care about, with nothing else busy on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from chaincity.bench.driver import BenchOptions, run_bench
+from chaincity.bench.network import BenchError
+from chaincity.bench.report import BenchReport, format_report, report_json
+
+RUNS: list[tuple[str, BenchOptions]] = [
+    ("ed25519 notary max", BenchOptions(txs=20_000, duration_s=30.0)),
+    ("ed25519 notary 500/s", BenchOptions(txs=15_000, rate_per_s=500.0, duration_s=31.0)),
+    ("ed25519 notary 1000/s", BenchOptions(txs=20_000, rate_per_s=1000.0, duration_s=21.0)),
+    ("ed25519 kv max", BenchOptions(workload="kv", txs=20_000, duration_s=30.0)),
+    ("sm2-sm3 notary max", BenchOptions(suite="sm2-sm3", txs=10_000, duration_s=30.0)),
+]
+
+
+def _row(label: str, r: BenchReport) -> str:
+    lat = r.latency_s
+    cpu = [n.cpu_ms_per_tx for n in r.node_figures if n.cpu_ms_per_tx is not None]
+    mem = [n.peak_rss_mib for n in r.node_figures if n.peak_rss_mib is not None]
+    cells = [
+        label,
+        f"{r.tps:.0f}",
+        " / ".join(f"{lat[k] * 1000:.0f}" for k in ("p50", "p95", "p99")) if lat else "n/a",
+        f"{max(cpu):.2f}" if cpu else "n/a",
+        f"{max(mem):.0f}" if mem else "n/a",
+        f"{r.signature.bound_tps:.0f} ({r.signature.achieved_fraction:.0%})",
+        f"{r.accepted}/{r.committed}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the transactions")
+    parser.add_argument("--out", type=Path, help="write each report as JSON here")
+    args = parser.parse_args()
+    rows = []
+    for label, opts in RUNS:
+        if args.quick:
+            opts = dataclasses.replace(opts, txs=opts.txs // 10)
+        print(f"== {label}", flush=True)
+        try:
+            report = run_bench(opts, say=lambda line: print(f"   {line}", flush=True))
+        except BenchError as exc:
+            print(f"   failed: {exc}", flush=True)
+            continue
+        print(format_report(report), flush=True)
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            name = label.replace(" ", "-").replace("/", "per")
+            (args.out / f"{name}.json").write_bytes(report_json(report))
+        rows.append(_row(label, report))
+    print(
+        "| run | committed tx/s | latency p50 / p95 / p99 ms | node CPU ms/tx (max) "
+        "| peak MiB (max) | signature bound tx/s (achieved) | accepted/committed |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
