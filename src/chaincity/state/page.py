@@ -91,6 +91,12 @@ class Page:
 
     def rehash(self, hasher: Hasher, dirty_slots: int) -> None:
         """Recompute the inner hashes above the slots in the ``dirty_slots`` mask."""
+        if dirty_slots & (dirty_slots - 1) == 0:  # one slot: walk straight up
+            position = (_FIRST_SLOT + dirty_slots.bit_length() - 1) >> 1
+            while position and dirty_slots:
+                self._rehash_position(hasher, position)
+                position >>= 1
+            return
         dirty = dirty_slots
         for first in (8, 4, 2, 1):  # the first position of each level, bottom up
             above = 0

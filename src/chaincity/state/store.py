@@ -440,6 +440,12 @@ class _TreeWriter:
             page = self._state.load_page(self._txn, slot.version, path).copy()
             self._update.stale.nodes.append(_node_key(slot.version, path))
             return self._finish(page, self.apply(page, depth, path, changes), path)
+        if len(changes) == 1:  # the common case at the bottom of a batch
+            key_hash, value_hash = changes[0]
+            if slot is None or slot.key_hash == key_hash:
+                return None if value_hash is None else Leaf(key_hash, value_hash)
+            if value_hash is None:
+                return slot
         leaves = [(k, v) for k, v in changes if v is not None]
         if type(slot) is Leaf and all(k != slot.key_hash for k, _ in changes):
             leaves.append((slot.key_hash, slot.value_hash))
