@@ -58,7 +58,8 @@ class FakeNode:
         height = len(self.blocks) - 1 if text == "latest" else int(text)
         if height >= len(self.blocks):
             return web.json_response({"error": "no block"}, status=404)
-        return web.json_response({"header": {"height": height}, "tx_ids": self.blocks[height]})
+        header = {"height": height, "timestamp_ms": 1000 * height}
+        return web.json_response({"header": header, "tx_ids": self.blocks[height]})
 
     async def get_tx(self, request: web.Request) -> web.Response:
         tid = request.match_info["tx_id"]
@@ -110,6 +111,8 @@ async def test_max_mode_retries_refusals_and_sees_every_commit(
     assert result.uncommitted == 0 and result.missing == {}
     assert result.not_sent == 0
     assert node.posts == 6  # 5 batches + 1 retry
+    assert sum(b[1] for b in result.blocks) == 45
+    assert sorted(b[0] for b in result.blocks) == list(range(1, 6))
     for tid, committed in result.commit_times_s.items():
         assert committed >= result.submit_times_s[tid]
 
@@ -130,7 +133,7 @@ async def test_rejected_and_lost_transactions_are_reported(
 async def test_rate_mode_stamps_due_times_and_does_not_retry(
     fake_node: tuple[FakeNode, str],
 ) -> None:
-    node, url = fake_node
+    _, url = fake_node
     txs = [f"r-{i}".encode() for i in range(20)]
     result = await run_load(_plan(url, txs, rate=400.0))
     # Refused ones are counted, not retried, in open loop.

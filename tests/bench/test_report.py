@@ -46,9 +46,9 @@ def test_window_cuts_warmup_from_rate_and_latency() -> None:
         commit_times_s={"a": 0.5, "b": 1.5, "c": 3.0, "d": 3.5},
     )
     tp, latency, count = compute_window(times, warmup_s=1.0)
-    # commits at 1.5, 3.0, 3.5 after the 1 s warm-up: 2 after the first, over 2 s
-    assert tp.txs == 2
-    assert tp.tps == pytest.approx(1.0)
+    # commits at 1.5, 3.0, 3.5 after the 1 s warm-up, over 1 s .. 3.5 s
+    assert tp.txs == 3
+    assert tp.tps == pytest.approx(3 / 2.5)
     assert count == 3
     assert latency == {"p50": 0.5, "p95": 1.0, "p99": 1.0}
 
@@ -77,6 +77,10 @@ def _report(**over: object) -> BenchReport:
         "tps_window_txs": 800,
         "latency_s": {"p50": 0.25, "p95": 0.5, "p99": 0.75},
         "latency_txs": 800,
+        "blocks": 4,
+        "block_txs_mean": 200.0,
+        "block_txs_max": 300,
+        "block_interval_ms": 1000.0,
         "node_figures": compute_node_figures(
             {"org1-node1": ProcSample(0, MIB)}, {"org1-node1": ProcSample(2, 64 * MIB)}, 990
         ),
@@ -89,13 +93,18 @@ def _report(**over: object) -> BenchReport:
 
 def test_format_report_says_the_figures() -> None:
     text = format_report(_report())
-    assert "200.0 tx/s (800 txs over 4.0 s of commits after a 1 s warm-up)" in text
+    assert "200.0 tx/s (800 txs from the 1 s warm-up's end to the last commit, 4.0 s)" in text
     assert "p50 250 ms p95 500 ms p99 750 ms" in text
     assert "= 4000 tx/s; achieved 5.0% of it" in text
+    assert "990 accepted (198 tx/s)" in text
     assert "refusals: full 3" in text
     assert "rejected: duplicate 10" in text
     assert "2 cores (Test CPU), Python 3.11.7" in text
     assert "org1-node1" in text and "64.0" in text
+    assert (
+        "blocks: 4 non-empty after the warm-up, 200 txs on average (max 300), one every 1000 ms"
+        in text
+    )
     assert "check: all 990 accepted transactions committed" in text
 
 

@@ -41,19 +41,14 @@ def test_latency_percentiles_keys_and_empty() -> None:
     assert stats.latency_percentiles_s([]) == {}
 
 
-def test_throughput_excludes_warmup_and_the_first_commit_instant() -> None:
-    # load starts at 100 s, warm-up 2 s: commits before 102 s do not count;
-    # the window runs from the first commit after it (103 s) to the last.
-    commits = [100.5, 101.9, 103.0, 103.0, 104.0, 105.0, 107.0, 107.0]
+def test_throughput_excludes_warmup_and_ends_at_last_commit() -> None:
+    # load starts at 100 s, warm-up 2 s: commits before 102 s do not count,
+    # and the window is 102 s .. 106 s even though the first commit after it is at 103 s.
+    commits = [100.5, 101.9, 103.0, 103.0, 104.0, 106.0]
     tp = stats.compute_throughput(commits, load_start_s=100.0, warmup_s=2.0)
     assert tp.txs == 4
     assert tp.window_s == pytest.approx(4.0)
     assert tp.tps == pytest.approx(1.0)
-
-
-def test_throughput_of_one_commit_instant_counts_from_warmup_end() -> None:
-    tp = stats.compute_throughput([3.0, 3.0, 3.0], load_start_s=0.0, warmup_s=1.0)
-    assert (tp.txs, tp.window_s) == (3, pytest.approx(2.0))
 
 
 def test_throughput_with_nothing_after_warmup_is_zero() -> None:
@@ -109,3 +104,13 @@ def test_signature_bound_arithmetic() -> None:
     assert stats.fraction_of(1.0, 0.0) == 0.0
     with pytest.raises(ValueError):
         stats.signature_bound_tps(1.0, 0, 4)
+
+
+def test_block_figures_after_warmup() -> None:
+    # (height, txs, seen at s, header timestamp ms); warm-up ends at 2 s.
+    blocks = [(1, 50, 1.0, 900), (2, 100, 2.5, 2_000), (4, 300, 3.5, 3_000), (5, 200, 4.2, 4_000)]
+    got = stats.compute_block_figures(blocks, load_start_s=0.0, warmup_s=2.0)
+    assert got == stats.BlockFigures(3, 200.0, 300, 1000.0)
+    one = stats.compute_block_figures(blocks[-1:], 0.0, 2.0)
+    assert (one.blocks, one.interval_ms_mean) == (1, None)
+    assert stats.compute_block_figures([], 0.0, 0.0).blocks == 0

@@ -56,8 +56,9 @@ def test_verify_rate_uses_the_clock_it_is_given(tmp_path: Path) -> None:
     view = create_network(tmp_path / "net", init_options(1, "ed25519-sha256", 30000), NOW_MS, False)
     signers = workload.make_signers(tmp_path / "net", view.genesis, 1, NOW_MS)
     raws = workload.presign(signers, workload.get_workload("kv"), 4, 10, "t")
-    ticks = iter([0.0, 0.5, 1.0])  # start, after one pass, after two
+    # Two rounds of 0.5 s: the first takes 0.5 s per pass, the second 0.25 s.
+    ticks = iter([0.0, 0.5, 10.0, 10.25, 10.5])
     rate = workload.measure_verify_per_s(
-        get_suite("ed25519-sha256"), raws, 1.0, lambda: next(ticks)
+        get_suite("ed25519-sha256"), raws, 1.0, lambda: next(ticks), rounds=2
     )
-    assert rate == pytest.approx(8 / 1.0)
+    assert rate == pytest.approx(8 / 0.5)  # the better round: 2 passes of 4 in 0.5 s

@@ -28,8 +28,16 @@ HEADER = BlockHeader(CHAIN, 0, 7, 9, b"p" * 32, b"x" * 32, 5, b"s" * 32, b"r" * 
 
 def certificate(signers: tuple[int, ...], next_hash: bytes = b"") -> QuorumCert:
     data = VoteData(
-        CHAIN, 0, 10, 8, b"c" * 32, block_hash(SUITE, HEADER), 9, 7,
-        block_hash(SUITE, HEADER), next_hash,
+        CHAIN,
+        0,
+        10,
+        8,
+        b"c" * 32,
+        block_hash(SUITE, HEADER),
+        9,
+        7,
+        block_hash(SUITE, HEADER),
+        next_hash,
     )
     sigs = tuple(SUITE.sign(key(i), vote_signing_bytes(data)) for i in signers)
     return QuorumCert(data, signers, sigs)

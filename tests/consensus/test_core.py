@@ -94,20 +94,19 @@ def test_timeouts_form_a_tc_and_the_next_leader_takes_over() -> None:
 
 
 def test_bad_input_is_dropped_and_counted() -> None:
-    vset = make_vset(4)
-    core = make_core(0, vset)
+    core = make_core(0, make_vset(4, epoch=1))
     core.handle(Start())
-    data = VoteData(CHAIN, 0, 1, 1, b"h" * 32, b"p" * 32, 0, 0, b"", b"")
-    good = sign_vote(SUITE, key(1), data, 1)
+
+    def vote_data(chain: str = CHAIN, epoch: int = 1) -> VoteData:
+        return VoteData(chain, epoch, 1, 1, b"h" * 32, b"p" * 32, 0, 0, b"", b"")
+
+    good = sign_vote(SUITE, key(1), vote_data(), 1)
     cases = {
         "dropped_malformed": b"\x93\x01\x02",
-        "dropped_wrong_chain": encode(
-            sign_vote(
-                SUITE, key(1), VoteData("other", 0, 1, 1, b"h" * 32, b"p" * 32, 0, 0, b"", b""), 1
-            )
-        ),
-        "dropped_non_validator": encode(Vote(data, 9, good.signature)),
-        "dropped_bad_signature": encode(Vote(data, 2, good.signature)),
+        "dropped_wrong_chain": encode(sign_vote(SUITE, key(1), vote_data(chain="other"), 1)),
+        "dropped_old_epoch": encode(sign_vote(SUITE, key(1), vote_data(epoch=0), 1)),
+        "dropped_non_validator": encode(Vote(vote_data(), 9, good.signature)),
+        "dropped_bad_signature": encode(Vote(vote_data(), 2, good.signature)),
     }
     for counter, payload in cases.items():
         before = core.stats[counter]

@@ -103,8 +103,17 @@ def _fork_after_timeout(rules: SafetyRules) -> list[Vote]:
     assert parent is not None
     txs = (b"fork",)
     header = BlockHeader(
-        CHAIN, 0, parent.height + 1, round_ + 1, older.data.block_hash, core.payload_hash(txs),
-        0, b"s" * 32, b"r" * 32, leader, 10_000,
+        CHAIN,
+        0,
+        parent.height + 1,
+        round_ + 1,
+        older.data.block_hash,
+        core.payload_hash(txs),
+        0,
+        b"s" * 32,
+        b"r" * 32,
+        leader,
+        10_000,
     )
     fork = sign_proposal(SUITE, key(leader), Block(header, txs), older, cert)
     actions = core.handle(MessageReceived(leader, encode(fork)))

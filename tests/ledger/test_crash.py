@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from ledger_workload import CHAIN, SUITE
 from typer.testing import CliRunner
 
 from chaincity.cli.main import app
 from chaincity.ledger import Ledger, open_store
+from tests.ledger.ledger_workload import CHAIN, SUITE
 
 ITERATIONS = int(os.environ.get("CHAINCITY_CRASH_ITERATIONS", "30"))
 SEED = int(os.environ.get("CHAINCITY_CRASH_SEED", "20261122"))

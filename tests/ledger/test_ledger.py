@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_workload import CHAIN, SUITE, commit_next, next_commit
 from typer.testing import CliRunner
 
 from chaincity.cli.main import app
@@ -21,6 +20,7 @@ from chaincity.ledger import (
 )
 from chaincity.state import namespaced_key, verify_state_proof
 from chaincity.types.block import Block, block_hash
+from tests.ledger.ledger_workload import CHAIN, SUITE, commit_next, next_commit
 
 
 @pytest.fixture

@@ -19,14 +19,19 @@ T = TypeVar("T")
 CHAIN = "main"
 
 
-def run(coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
+def run(
+    coro: Coroutine[Any, Any, T],
+    timeout_s: float = 20.0,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
     """Run one test body under an overall time bound."""
 
     async def bounded() -> T:
         async with asyncio.timeout(timeout_s):
             return await coro
 
-    return asyncio.run(bounded())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(bounded())
 
 
 def free_ports(count: int) -> list[int]:
@@ -71,7 +76,7 @@ async def wait_for_condition(predicate: Callable[[], bool], timeout_s: float = 5
             await asyncio.sleep(0.01)
 
 
-TEST_CONFIG = dict(
+TEST_CONFIG: dict[str, Any] = dict(
     backoff_initial_ms=20,
     backoff_max_ms=200,
     connect_timeout_ms=2_000,

@@ -65,10 +65,10 @@ def _mixed_pages() -> list[list[Slot]]:
     kh = [H.key(bytes([i])) for i in range(16)]
     return [
         [None] * 16,
-        [Leaf(kh[0], kh[1])] + [None] * 15,
-        [None] * 7 + [Leaf(kh[2], kh[3]), Leaf(kh[4], kh[5])] + [None] * 7,
+        [Leaf.of(kh[0], kh[1])] + [None] * 15,
+        [None] * 7 + [Leaf.of(kh[2], kh[3]), Leaf.of(kh[4], kh[5])] + [None] * 7,
         [Child(3, kh[6])] + [None] * 15,
-        [Leaf(kh[i], kh[15 - i]) if i % 3 else Child(i, kh[i]) for i in range(16)],
+        [Leaf.of(kh[i], kh[15 - i]) if i % 3 else Child(i, kh[i]) for i in range(16)],
     ]
 
 
@@ -81,7 +81,7 @@ def test_page_rehash_of_one_slot_matches_full_rehash() -> None:
     for slots in _mixed_pages():
         page = _page(slots)
         for index in (0, 5, 15):
-            page.set_slot(index, Leaf(H.key(b"n%d" % index), H.zero))
+            page.set_slot(index, Leaf.of(H.key(b"n%d" % index), H.zero))
             page.rehash(H, 1 << index)
             assert page.top(H) == page_hash(H, page.slots)
 

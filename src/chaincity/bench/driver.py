@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from chaincity.bench import procfs, workload
+from chaincity.bench import procfs, stats, workload
 from chaincity.bench.loadgen import LoadPlan, LoadResult
 from chaincity.bench.network import (
     BenchError,
@@ -61,6 +61,7 @@ class BenchOptions:
     senders: int = 100
     verify_s: float = 1.0
     batch_txs_max: int = 500
+    tick_ms: int = 10
     dir: Path | None = None
     keep: bool = False
 
@@ -81,6 +82,8 @@ def check_options(opts: BenchOptions) -> None:
         raise BenchError("--warmup must be shorter than --duration; --drain 0..3600 s")
     if not 1 <= opts.batch_txs_max <= 5_000:
         raise BenchError("--batch must be 1..5000")
+    if not 1 <= opts.tick_ms <= 10_000:
+        raise BenchError("--tick-ms must be 1..10000")
 
 
 def machine_info() -> Machine:
@@ -129,7 +132,7 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     net = start_nodes(view)
     try:
         signers = workload.make_signers(root, view.genesis, opts.senders, _now_ms())
-        status = wait_ready(net, READY_TIMEOUT_S, lambda: False)
+        status = wait_ready(net, READY_TIMEOUT_S)
         height = chain_height(status) or 0
         say(f"nodes connected at height {height}; signing {opts.txs} transactions")
         expiry = height + view.genesis.params.tx_expiry_blocks_max - EXPIRY_MARGIN_BLOCKS
@@ -159,6 +162,7 @@ def _apply_load(
         opts.duration_s,
         opts.drain_s,
         opts.batch_txs_max,
+        tick_s=opts.tick_ms / 1000,
     )
     plan_path, result_path, log_path = work / "plan.bin", work / "result.bin", work / "load.log"
     plan_path.write_bytes(msgspec.msgpack.encode(plan))
@@ -191,6 +195,7 @@ def _build_report(
         result.load_start_s, result.load_end_s, result.submit_times_s, result.commit_times_s
     )
     throughput, latency, latency_txs = compute_window(times, opts.warmup_s)
+    blocks = stats.compute_block_figures(result.blocks, result.load_start_s, opts.warmup_s)
     committed = len(result.commit_times_s)
     machine = machine_info()
     accepted = len(result.submit_times_s)
@@ -217,6 +222,10 @@ def _build_report(
         tps_window_txs=throughput.txs,
         latency_s=latency,
         latency_txs=latency_txs,
+        blocks=blocks.blocks,
+        block_txs_mean=blocks.txs_mean,
+        block_txs_max=blocks.txs_max,
+        block_interval_ms=blocks.interval_ms_mean,
         node_figures=compute_node_figures(before, after, committed),
         signature=compute_signature_bound(verify_per_s, machine.cores, opts.nodes, throughput.tps),
         errors=errors,

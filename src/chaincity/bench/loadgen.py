@@ -27,8 +27,8 @@ RESPONSE_SIZE_MAX = 64 * 1024 * 1024
 PLAN_SIZE_MAX = 1024 * 1024 * 1024
 HTTP_TIMEOUT_S = 15.0
 RETRY_AFTER_MAX_S = 5.0
-TICK_S = 0.01
 BLOCKS_PER_POLL_MAX = 2_000
+BLOCKS_KEPT_MAX = 1_000_000
 MISSING_REPORTED_MAX = 20
 ERRORS_KEPT_MAX = 20
 RETRYABLE_CODES = frozenset({"full", "sender_limit"})
@@ -44,6 +44,7 @@ class LoadPlan(msgspec.Struct, frozen=True):
     batch_txs_max: int = 500
     in_flight_max: int = 8
     poll_period_s: float = 0.1
+    tick_s: float = 0.01  # open loop: how often due transactions are posted
 
 
 class LoadResult(msgspec.Struct):
@@ -58,6 +59,8 @@ class LoadResult(msgspec.Struct):
     errors: list[str]
     uncommitted: int  # accepted but not seen committed
     missing: dict[str, str]  # a sample of those: id -> status the node gave
+    # (height, transactions, seen at, header timestamp ms) of every non-empty block
+    blocks: list[tuple[int, int, float, int]]
 
 
 @dataclass
@@ -68,6 +71,7 @@ class _Run:
     sent: int = 0
     submit_times_s: dict[str, float] = field(default_factory=dict)
     commit_times_s: dict[str, float] = field(default_factory=dict)
+    blocks: list[tuple[int, int, float, int]] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     transport_errors: int = 0
@@ -171,7 +175,7 @@ async def _send_once(run: _Run, worker: int, raws: list[bytes], retry: bool) -> 
 
 
 async def _send_at_rate(run: _Run, deadline_s: float) -> None:
-    """Open loop: post what is due every tick, whatever the node answers."""
+    """Open loop: every tick, post what is due, whatever the node answers."""
     plan = run.plan
     offsets = stats.send_offsets_s(len(plan.txs), plan.rate_per_s)
     gate = asyncio.Semaphore(plan.in_flight_max)
@@ -179,18 +183,17 @@ async def _send_at_rate(run: _Run, deadline_s: float) -> None:
     batch_no = 0
     while run.sent < len(plan.txs) and time.monotonic() < deadline_s:
         due = stats.due_count(offsets, time.monotonic() - run.start_s, run.sent)
-        due = min(due, plan.batch_txs_max)
-        if due == 0:
-            await asyncio.sleep(TICK_S)
-            continue
-        lo, hi = run.sent, run.sent + due
-        run.sent = hi
-        await gate.acquire()
-        due_s = [run.start_s + offsets[i] for i in range(lo, hi)]
-        task = asyncio.create_task(_send_due(run, batch_no, plan.txs[lo:hi], due_s, gate))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        batch_no += 1
+        while due > 0:
+            lo = run.sent
+            hi = lo + min(due, plan.batch_txs_max)
+            run.sent, due = hi, due - (hi - lo)
+            await gate.acquire()
+            due_s = [run.start_s + offsets[i] for i in range(lo, hi)]
+            task = asyncio.create_task(_send_due(run, batch_no, plan.txs[lo:hi], due_s, gate))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            batch_no += 1
+        await asyncio.sleep(plan.tick_s)
     if tasks:
         await asyncio.gather(*tasks)
 
@@ -234,9 +237,13 @@ async def _poll_commits(run: _Run, stop: asyncio.Event) -> None:
             for h in range(seen_height + 1, min(top, seen_height + BLOCKS_PER_POLL_MAX) + 1):
                 block = latest if h == top else await _get_json(run, f"{base}/blocks/{h}")
                 now_s = time.monotonic()
-                for tid in block.get("tx_ids", []):
+                tids = block.get("tx_ids", [])
+                for tid in tids:
                     if isinstance(tid, str):
                         run.commit_times_s.setdefault(tid, now_s)
+                stamp_ms = block["header"].get("timestamp_ms")
+                if tids and isinstance(stamp_ms, int) and len(run.blocks) < BLOCKS_KEPT_MAX:
+                    run.blocks.append((h, len(tids), now_s, stamp_ms))
                 seen_height = h
         except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, KeyError, ValueError) as e:
             run.note_error(f"poll: {type(e).__name__}: {e}")
@@ -298,6 +305,7 @@ async def run_load(plan: LoadPlan) -> LoadResult:
             run.errors,
             len(_uncommitted(run)),
             missing,
+            run.blocks,
         )
 
 

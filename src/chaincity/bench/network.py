@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaincity.genesis.inspect import NetworkView
@@ -157,13 +156,11 @@ def chain_height(status: dict[str, object] | None) -> int | None:
     return None
 
 
-def wait_ready(
-    net: RunningNetwork, timeout_s: float, should_stop: Callable[[], bool]
-) -> dict[str, object]:
+def wait_ready(net: RunningNetwork, timeout_s: float) -> dict[str, object]:
     """Block until every node answers and is connected to every other; the first's status."""
     deadline = time.monotonic() + timeout_s
     peers = len(net.procs) - 1
-    while time.monotonic() < deadline and not should_stop():
+    while time.monotonic() < deadline:
         if net.exited():
             name, code = next(iter(net.exited().items()))
             raise BenchError(f"node {name} exited with {code}:\n{net.log_tail(name)}")

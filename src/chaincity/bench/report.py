@@ -58,6 +58,10 @@ class BenchReport(msgspec.Struct, frozen=True):
     tps_window_txs: int
     latency_s: dict[str, float]
     latency_txs: int
+    blocks: int  # non-empty blocks committed after the warm-up
+    block_txs_mean: float
+    block_txs_max: int
+    block_interval_ms: float | None
     node_figures: list[NodeFigures]
     signature: SignatureBound
     errors: list[str]
@@ -117,6 +121,10 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:.0f}" if seconds > 0 else "n/a"
+
+
 def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
@@ -129,16 +137,23 @@ def format_report(r: BenchReport) -> str:
         f"{r.mode}, {r.senders} senders",
         f"machine: {m.cores} cores ({m.cpu_model}), Python {m.python}, {m.platform}",
         f"load: {r.load_s:.1f} s, {r.txs_planned} planned, {r.submitted} submitted, "
-        f"{r.accepted} accepted; refusals: {_counts(r.refusals)}; "
-        f"rejected: {_counts(r.rejected)}; transport errors {r.transport_errors}",
-        f"committed: {r.tps:.1f} tx/s ({r.tps_window_txs} txs over {r.tps_window_s:.1f} s "
-        f"of commits after a {r.warmup_s:g} s warm-up)",
+        f"{r.accepted} accepted ({_rate(r.accepted, r.load_s)} tx/s); "
+        f"refusals: {_counts(r.refusals)}; rejected: {_counts(r.rejected)}; "
+        f"transport errors {r.transport_errors}",
+        f"committed: {r.tps:.1f} tx/s ({r.tps_window_txs} txs from the {r.warmup_s:g} s "
+        f"warm-up's end to the last commit, {r.tps_window_s:.1f} s)",
     ]
     if r.latency_s:
         pcts = " ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.latency_s.items())
         lines.append(f"submit-to-commit latency: {pcts} (of {r.latency_txs} txs)")
     else:
         lines.append("submit-to-commit latency: no transaction committed after the warm-up")
+    if r.blocks:
+        every = "" if r.block_interval_ms is None else f", one every {r.block_interval_ms:.0f} ms"
+        lines.append(
+            f"blocks: {r.blocks} non-empty after the warm-up, {r.block_txs_mean:.0f} txs on "
+            f"average (max {r.block_txs_max}){every}"
+        )
     lines.append(
         f"signature bound: {sig.verify_per_s_one_core:.0f} verify/s on one core x "
         f"{sig.cores} cores / {sig.validators} validators = {sig.bound_tps:.0f} tx/s; "

@@ -52,22 +52,42 @@ class Throughput:
 def compute_throughput(
     commit_times_s: Sequence[float], load_start_s: float, warmup_s: float
 ) -> Throughput:
-    """Commit rate from the first to the last commit after the warm-up.
+    """Transactions committed after the warm-up, over warm-up end to last commit.
 
-    Transactions stamped at the first commit instant are not counted: they
-    were committed by work done before the window opened (the usual fencepost
-    of rates from event times). A run whose measured commits all share one
-    instant is measured from the warm-up's end instead, a lower bound.
+    The window opens at the warm-up's end, not at the first commit after it:
+    a node that admits (and verifies) a backlog before committing any of it
+    must not be credited with the burst that drains the backlog. It closes
+    at the last commit, so the idle drain after it does not dilute the rate.
     """
     window_start_s = load_start_s + warmup_s
-    measured = sorted(t for t in commit_times_s if t >= window_start_s)
+    measured = [t for t in commit_times_s if t >= window_start_s]
     if not measured:
         return Throughput(0, 0.0)
-    first_s, last_s = measured[0], measured[-1]
-    if last_s > first_s:
-        later = sum(1 for t in measured if t > first_s)
-        return Throughput(later, last_s - first_s)
-    return Throughput(len(measured), last_s - window_start_s)
+    return Throughput(len(measured), max(measured) - window_start_s)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFigures:
+    """Non-empty blocks committed after the warm-up."""
+
+    blocks: int
+    txs_mean: float
+    txs_max: int
+    interval_ms_mean: float | None  # by the proposers' timestamps; None for one block
+
+
+def compute_block_figures(
+    blocks: Sequence[tuple[int, int, float, int]], load_start_s: float, warmup_s: float
+) -> BlockFigures:
+    """Block count, size and spacing from (height, txs, seen at, header timestamp ms)."""
+    measured = sorted(b for b in blocks if b[2] >= load_start_s + warmup_s)
+    if not measured:
+        return BlockFigures(0, 0.0, 0, None)
+    sizes = [b[1] for b in measured]
+    interval = None
+    if len(measured) > 1:
+        interval = (measured[-1][3] - measured[0][3]) / (len(measured) - 1)
+    return BlockFigures(len(measured), sum(sizes) / len(sizes), max(sizes), interval)
 
 
 def measured_latencies_s(

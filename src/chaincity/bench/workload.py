@@ -28,7 +28,9 @@ SENDERS_MAX = 10_000
 TXS_MAX = 1_000_000
 CERT_DAYS = 2
 VERIFY_SAMPLE_TXS = 64
-VERIFY_ROUNDS_MAX = 1_000_000
+VERIFY_PASSES_MAX = 1_000_000
+VERIFY_ROUNDS = 5
+VERIFY_ROUNDS_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +104,28 @@ def measure_verify_per_s(
     raws: Sequence[bytes],
     seconds: float,
     clock: Callable[[], float] = time.perf_counter,
+    rounds: int = VERIFY_ROUNDS,
 ) -> float:
-    """Single-core signature verifications per second on real transactions."""
+    """Single-core signature verifications per second on real transactions.
+
+    The best of a few short rounds: on a shared machine other work can only
+    slow a round down, so the fastest is the closest to what one core can do.
+    """
     sample = [decode(raw, Transaction) for raw in raws[:VERIFY_SAMPLE_TXS]]
     if not sample:
         raise ValueError("no transactions to verify")
+    if not 1 <= rounds <= VERIFY_ROUNDS_MAX:
+        raise ValueError(f"rounds must be 1..{VERIFY_ROUNDS_MAX}")
+    return max(_verify_round(suite, sample, seconds / rounds, clock) for _ in range(rounds))
+
+
+def _verify_round(
+    suite: CryptoSuite, sample: list[Transaction], seconds: float, clock: Callable[[], float]
+) -> float:
     done = 0
     start = clock()
     elapsed = 0.0
-    while elapsed < seconds and done < VERIFY_ROUNDS_MAX * len(sample):
+    while elapsed < seconds and done < VERIFY_PASSES_MAX * len(sample):
         for tx in sample:
             if not verify_tx_signature(suite, tx):
                 raise ValueError("a pre-signed transaction does not verify")

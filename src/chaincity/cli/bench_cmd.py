@@ -25,7 +25,8 @@ def bench(
     warmup: float = typer.Option(3.0, help="Seconds at the start left out of the figures."),
     drain: float = typer.Option(30.0, help="Seconds to wait for accepted txs to commit."),
     senders: int = typer.Option(100, help="Distinct member keys signing the transactions."),
-    batch: int = typer.Option(500, help="Transactions per submit request."),
+    batch: int = typer.Option(500, help="Most transactions in one submit request."),
+    tick_ms: int = typer.Option(10, help="With --rate: post the due transactions this often."),
     dir: Path | None = typer.Option(None, "--dir", help="Work here instead of a temp directory."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
@@ -43,6 +44,7 @@ def bench(
         drain_s=drain,
         senders=senders,
         batch_txs_max=batch,
+        tick_ms=tick_ms,
         dir=dir,
     )
     try:

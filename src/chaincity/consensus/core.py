@@ -8,11 +8,17 @@ round. See docs/consensus.md for the rules in plain words.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from chaincity.codec import CodecError, decode, encode
 from chaincity.consensus.blocktree import BlockTree
+from chaincity.consensus.config import (
+    CoreConfig,
+    Recovery,
+    compute_epoch_root_qc,
+    default_payload_hash,
+    get_leader,
+    message_scope,
+)
 from chaincity.consensus.events import (
     Action,
     BlockFetched,
@@ -21,7 +27,6 @@ from chaincity.consensus.events import (
     EpochChanged,
     Event,
     ExecutionResultReady,
-    FetchBlock,
     MessageReceived,
     PayloadReady,
     PersistBlock,
@@ -32,10 +37,10 @@ from chaincity.consensus.events import (
     Start,
     TimerFired,
 )
+from chaincity.consensus.fetch import Fetcher
 from chaincity.consensus.messages import decode_message
 from chaincity.consensus.rules import SafetyRules, is_consecutive
 from chaincity.consensus.verify import SignatureCache, is_valid_qc, is_valid_tc
-from chaincity.crypto import CryptoSuite
 from chaincity.types.block import Block, BlockHeader, block_hash
 from chaincity.types.consensus import (
     ConsensusMessage,
@@ -63,66 +68,10 @@ from chaincity.types.validators import ValidatorSet, validator_set_hash
 
 ROUND_WINDOW = 64  # votes/timeouts further ahead than this are dropped
 WAITING_PROPOSALS_MAX = 64  # proposals parked until their parent is fetched
-FETCHES_MAX = 32  # block fetches in flight
+FETCHED_WAITING_MAX = 512  # fetched ancestors parked; a deeper lag is for ledger sync
 FUTURE_EPOCH_MAX = 64  # messages from the next epoch, replayed after the switch
 EXEC_RESULTS_MAX = 1024  # execution results kept to check attestations against
 EPOCH_CHANGES_MAX = 16  # past epoch changes kept to help lagging validators
-
-# Decides from a committed block's content whether it changes the validator set.
-# Must be a pure function of the block; governance supplies the real one.
-NextValidators = Callable[[Block], ValidatorSet | None]
-# Commitment to a block's transactions, and the application's payload check.
-PayloadHash = Callable[[tuple[bytes, ...]], bytes]
-PayloadCheck = Callable[[Block], bool]
-
-
-def no_reconfiguration(block: Block) -> ValidatorSet | None:
-    return None
-
-
-def accept_any_payload(block: Block) -> bool:
-    return True
-
-
-@dataclass
-class CoreConfig:
-    chain_id: str
-    suite: CryptoSuite
-    private_key: bytes
-    round_timeout_ms: int = 1000
-    backoff_exponent_max: int = 4
-    next_validators: NextValidators = no_reconfiguration
-    payload_hash: PayloadHash | None = None
-    is_valid_payload: PayloadCheck = accept_any_payload
-
-
-@dataclass
-class Recovery:
-    """What a starting validator reloads: safety data and the ledger's tip."""
-
-    vset: ValidatorSet
-    safety: SafetyData | None  # None on first start
-    root: BlockHeader  # last committed block (the genesis header at first)
-    root_cert: QuorumCert | None  # its commit certificate (None for an epoch root)
-    exec_results: tuple[ExecResult, ...]  # recent executed results, the latest last
-    blocks: tuple[Proposal, ...] = ()  # uncommitted blocks it persisted (PersistBlock)
-
-
-def get_leader(vset: ValidatorSet, round_: int) -> int:
-    """Round-robin, shifted by epoch so a new set does not always start with index 0."""
-    return (round_ + vset.epoch) % vset.size
-
-
-def compute_epoch_root_qc(chain_id: str, epoch: int, root_hash: bytes, height: int) -> QuorumCert:
-    data = VoteData(chain_id, epoch, 0, height, root_hash, b"", 0, 0, b"", b"")
-    return QuorumCert(data, (), ())
-
-
-def default_payload_hash(suite: CryptoSuite) -> PayloadHash:
-    def compute(txs: tuple[bytes, ...]) -> bytes:
-        return suite.tagged_hash(b"chaincity/payload/v1", b"".join(suite.hash(t) for t in txs))
-
-    return compute
 
 
 class ConsensusCore:
@@ -187,8 +136,12 @@ class ConsensusCore:
         self.pending_payload: PayloadReady | None = None
         self.pending_vote: Proposal | None = None
         self.pending_commit: QuorumCert | None = None
-        self.waiting: dict[bytes, list[tuple[int, Proposal]]] = {}
-        self.fetches: dict[bytes, tuple[int, int]] = {}  # hash -> (peer, attempts)
+        # Blocks parked until their parent arrives, by parent hash; proposals
+        # pushed by peers and ancestors we fetched are counted apart, so a deep
+        # catch-up (fetching backwards) is never starved by unsolicited proposals.
+        self.waiting: dict[bytes, list[tuple[int, Proposal, bool]]] = {}
+        self.waiting_count = {False: 0, True: 0}
+        self.fetcher = Fetcher(vset.size, self.me)
         self.epoch_hint_round: dict[int, int] = {}
 
     # ------------------------------------------------------------ dispatch
@@ -308,7 +261,7 @@ class ConsensusCore:
     def _on_timer(self, event: TimerFired, out: list[Action]) -> None:
         if event.epoch != self.vset.epoch or event.round != self.round:
             return
-        self._retry_fetches(out)
+        out.extend(self.fetcher.retry(self.round))
         self._local_timeout(out)
         out.append(SetTimer(self.vset.epoch, self.round, self._timeout_ms()))
 
@@ -481,15 +434,20 @@ class ConsensusCore:
             return False  # the epoch is ending: only empty blocks until it commits
         return self.config.is_valid_payload(p.block)
 
-    def _park(self, sender: int, missing: bytes, p: Proposal, out: list[Action]) -> None:
-        if sum(len(v) for v in self.waiting.values()) >= WAITING_PROPOSALS_MAX:
+    def _park(
+        self, sender: int, missing: bytes, p: Proposal, out: list[Action], fetched: bool = False
+    ) -> None:
+        cap = FETCHED_WAITING_MAX if fetched else WAITING_PROPOSALS_MAX
+        if self.waiting_count[fetched] >= cap:
             self._drop("waiting_full")
             return
-        self.waiting.setdefault(missing, []).append((sender, p))
+        self.waiting.setdefault(missing, []).append((sender, p, fetched))
+        self.waiting_count[fetched] += 1
         self._fetch(missing, sender, out)
 
     def _after_insert(self, bh: bytes, out: list[Action]) -> None:
-        for sender, child in self.waiting.pop(bh, []):
+        for sender, child, fetched in self.waiting.pop(bh, []):
+            self.waiting_count[fetched] -= 1
             self._accept_proposal(sender, child, out)
         if self.pending_commit is not None:
             qc, self.pending_commit = self.pending_commit, None
@@ -629,7 +587,7 @@ class ConsensusCore:
             return
         out.append(Commit(proposals, qc))
         self.tree.set_root(path[-1][1].block.header)
-        self.fetches = {h: f for h, f in self.fetches.items() if not self.tree.has(h)}
+        self.fetcher.forget_if(self.tree.has)
 
     def _switch_epoch(self, change: EpochChangeCert, out: list[Action]) -> None:
         self.epoch_changes = [*self.epoch_changes, change][-EPOCH_CHANGES_MAX:]
@@ -659,28 +617,10 @@ class ConsensusCore:
     # ------------------------------------------------------------ fetching, execution
 
     def _fetch(self, h: bytes, sender: int, out: list[Action]) -> None:
-        if h in self.fetches or self.tree.has(h) or len(self.fetches) >= FETCHES_MAX:
-            return
-        peer = sender if 0 <= sender < self.vset.size and sender != self.me else self._other_peer(0)
-        if peer is None:
-            return
-        self.fetches[h] = (peer, 0)
-        out.append(FetchBlock(h, peer))
-
-    def _other_peer(self, attempt: int) -> int | None:
-        n = self.vset.size
-        for k in range(n):
-            peer = (self.round + attempt + k) % n
-            if peer != self.me:
-                return peer
-        return None
-
-    def _retry_fetches(self, out: list[Action]) -> None:
-        for h, (_, attempts) in list(self.fetches.items()):
-            peer = self._other_peer(attempts + 1)
-            if peer is not None:
-                self.fetches[h] = (peer, attempts + 1)
-                out.append(FetchBlock(h, peer))
+        if not self.tree.has(h):
+            action = self.fetcher.start(h, sender, self.round)
+            if action is not None:
+                out.append(action)
 
     def _on_fetched(self, event: BlockFetched, out: list[Action]) -> None:
         try:
@@ -690,7 +630,7 @@ class ConsensusCore:
             return
         h = p.block.header
         bh = block_hash(self.suite, h)
-        if bh not in self.fetches:
+        if bh not in self.fetcher.pending:
             self._drop("unrequested_block")
             return
         if p.justify.data.block_hash != h.parent_hash or h.payload_hash != self.payload_hash(
@@ -698,12 +638,12 @@ class ConsensusCore:
         ):
             self._drop("invalid_block")
             return
-        del self.fetches[bh]
+        self.fetcher.take(bh)
         # The hash was certified by a QC we checked, so the block is authentic.
         if h.height <= self.tree.root.height or self.tree.has(bh):
             return
         if not self.tree.has(h.parent_hash):
-            self._park(event.sender, h.parent_hash, p, out)
+            self._park(event.sender, h.parent_hash, p, out, fetched=True)
             return
         self.tree.insert(bh, p)
         out.append(PersistBlock(p))
@@ -728,12 +668,12 @@ class ConsensusCore:
         return self.tree.get(h)
 
 
-def message_scope(msg: ConsensusMessage) -> tuple[str, int]:
-    """The chain id and epoch a message claims."""
-    if isinstance(msg, Vote | Timeout):
-        return msg.data.chain_id, msg.data.epoch
-    if isinstance(msg, Proposal):
-        return msg.block.header.chain_id, msg.block.header.epoch
-    if isinstance(msg, TimeoutCertMsg):
-        return msg.tc.chain_id, msg.tc.epoch
-    return msg.change.cert.data.chain_id, msg.change.cert.data.epoch
+# Re-exported: callers build a core from this module alone.
+__all__ = [
+    "ConsensusCore",
+    "CoreConfig",
+    "Recovery",
+    "compute_epoch_root_qc",
+    "default_payload_hash",
+    "get_leader",
+]

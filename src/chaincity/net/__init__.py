@@ -2,6 +2,7 @@
 chain-scoped envelopes, with reconnects, bounded queues and bad-frame handling.
 See docs/networking.md."""
 
+from chaincity.net.config import BadFrame, TransportConfig
 from chaincity.net.frames import (
     DEFAULT_KINDS,
     FRAME_SIZE_MAX,
@@ -21,7 +22,7 @@ from chaincity.net.outbox import LaneLimits, Outbox
 from chaincity.net.peers import PeerDirectory, PeerRefused, PeerSpec
 from chaincity.net.stats import PeerStats, TransportStats
 from chaincity.net.tls import make_client_context, make_server_context
-from chaincity.net.transport import BadFrame, FrameHandler, Transport, TransportConfig
+from chaincity.net.transport import FrameHandler, Transport
 
 __all__ = [
     "DEFAULT_KINDS",

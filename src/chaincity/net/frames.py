@@ -16,6 +16,7 @@ names the problem. Rules:
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from chaincity.codec import CodecError, decode, encode
 from chaincity.types.primitives import BLOCK_SIZE_MAX, U16, ChainIdField
 
 HEADER_SIZE = 4
+_LENGTH = struct.Struct(">I")
 # A block of BLOCK_SIZE_MAX plus its certificate and the envelope must fit.
 FRAME_SIZE_MAX = BLOCK_SIZE_MAX + 1024 * 1024
 PAYLOAD_SIZE_MAX = FRAME_SIZE_MAX - 128
@@ -141,18 +143,20 @@ class FrameDecoder:
         frames: list[bytes] = []
         pos = 0
         end_data = len(buffer)
-        while end_data - pos >= HEADER_SIZE:
-            length = int.from_bytes(buffer[pos : pos + HEADER_SIZE], "big")
-            if not 0 < length <= self._frame_size_max:
-                self.error = self._length_error(length)
-                buffer.clear()
-                return frames
-            end = pos + HEADER_SIZE + length
-            if end > end_data:
-                break
-            frames.append(bytes(buffer[pos + HEADER_SIZE : end]))
-            pos = end
-        if pos:
+        with memoryview(buffer) as view:  # one copy per frame, none per slice
+            while end_data - pos >= HEADER_SIZE:
+                (length,) = _LENGTH.unpack_from(view, pos)
+                if not 0 < length <= self._frame_size_max:
+                    self.error = self._length_error(length)
+                    break
+                end = pos + HEADER_SIZE + length
+                if end > end_data:
+                    break
+                frames.append(view[pos + HEADER_SIZE : end].tobytes())
+                pos = end
+        if self.error is not None:
+            buffer.clear()
+        elif pos:
             del buffer[:pos]
         return frames
 

@@ -12,7 +12,7 @@ import asyncio
 import ssl
 from typing import Protocol, cast
 
-from chaincity.net.frames import HEADER_SIZE, FrameDecoder, FrameError
+from chaincity.net.frames import FrameDecoder, FrameError
 
 
 class LinkOwner(Protocol):
@@ -44,10 +44,6 @@ class Link(asyncio.Protocol):
         self.last_tx_s = 0.0
         self._decoder = FrameDecoder(frame_size_max)
         self._transport: asyncio.Transport | None = None
-        # After start_tls, the peer's first bytes can arrive before we are told
-        # the handshake is done; they wait here (at most one frame's worth).
-        self._early: list[bytes] | None = []
-        self._early_bytes_max = frame_size_max + HEADER_SIZE
 
     # asyncio callbacks
 
@@ -60,14 +56,8 @@ class Link(asyncio.Protocol):
             self.remote = f"{peername[0]}:{peername[1]}"
         self.made = True
         self._owner.link_up(self)
-        early, self._early = self._early, None
-        for data in early or ():
-            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
-        if self._early is not None:
-            self._hold_early(data)
-            return
         if self.closing:
             return
         frames = self._decoder.feed(data)
@@ -75,13 +65,6 @@ class Link(asyncio.Protocol):
         error = self._decoder.error
         if error is not None and not self.closing:
             self._owner.link_broken(self, error)
-
-    def _hold_early(self, data: bytes) -> None:
-        assert self._early is not None
-        self._early.append(data)
-        if sum(len(chunk) for chunk in self._early) > self._early_bytes_max:
-            self._early.clear()
-            self.abort()
 
     def eof_received(self) -> bool:
         return False  # close our side too

@@ -24,14 +24,13 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from chaincity.net.backoff import Backoff, RandomSource
+from chaincity.net.config import BadFrame, TransportConfig
 from chaincity.net.dedup import RecentDigests
 from chaincity.net.frames import (
-    DEFAULT_KINDS,
-    FRAME_SIZE_MAX,
     HEADER_SIZE,
     BadEnvelope,
     Delivery,
@@ -44,7 +43,7 @@ from chaincity.net.frames import (
     encode_frame,
 )
 from chaincity.net.link import Link
-from chaincity.net.outbox import LaneLimits, Outbox
+from chaincity.net.outbox import Outbox
 from chaincity.net.peers import PeerDirectory, PeerRefused, PeerSpec, keeps_new_link
 from chaincity.net.stats import PeerStats, TransportStats
 
@@ -60,50 +59,7 @@ class _NodeLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 FrameHandler = Callable[[str, Envelope], None]
 
-# Per peer: two maximum-size blocks of consensus/sync traffic, and a few MiB of gossip.
 REFUSAL_LOG_INTERVAL_S = 10.0
-RELIABLE_QUEUE_DEFAULT = LaneLimits(4096, 2 * FRAME_SIZE_MAX)
-LOSSY_QUEUE_DEFAULT = LaneLimits(1024, 8 * 1024 * 1024)
-
-
-class BadFrame(Exception):
-    """Raised by ``on_frame`` for a payload it rejects (malformed, wrongly
-    signed): the transport logs it with the peer and counts it as a bad frame."""
-
-
-@dataclass(frozen=True)
-class TransportConfig:
-    node_name: str
-    chains: frozenset[str]
-    host: str = "127.0.0.1"
-    port: int = 0  # 0: an ephemeral port (see Transport.address)
-    frame_size_max: int = FRAME_SIZE_MAX
-    kinds: Mapping[int, KindSpec] = field(default_factory=lambda: dict(DEFAULT_KINDS))
-    reliable_queue: LaneLimits = RELIABLE_QUEUE_DEFAULT
-    lossy_queue: LaneLimits = LOSSY_QUEUE_DEFAULT
-    write_batch_bytes_max: int = 256 * 1024
-    write_buffer_high_bytes: int = 1024 * 1024
-    backoff_initial_ms: int = 100
-    backoff_max_ms: int = 10_000
-    connect_timeout_ms: int = 5_000
-    handshake_timeout_ms: int = 5_000
-    ping_interval_ms: int = 5_000
-    idle_timeout_ms: int = 20_000
-    stop_timeout_ms: int = 1_000
-    retire_grace_ms: int = 2_000  # a duplicate link is read this long before it is closed
-    bad_frames_max: int = 16  # per link; one more and the link is closed
-    handshakes_pending_max: int = 64
-    dedup_capacity: int = 65_536
-
-    def __post_init__(self) -> None:
-        if not self.chains:
-            raise ValueError("a transport hosts at least one chain")
-        if Kind.PING not in self.kinds:
-            raise ValueError("the kind table must include PING")
-        if self.reliable_queue.bytes_max < HEADER_SIZE + self.frame_size_max:
-            raise ValueError("the reliable queue must hold at least one frame of the maximum size")
-        if self.idle_timeout_ms <= self.ping_interval_ms:
-            raise ValueError("idle_timeout_ms must exceed ping_interval_ms")
 
 
 class _PeerState:
@@ -148,6 +104,7 @@ class Transport:
         self._ticker: asyncio.TimerHandle | None = None
         self._running = False
         self._handshakes_pending = 0
+        self._pending_by_host: dict[str, int] = {}
         self.stats = TransportStats()
         self._log = _NodeLog(log, {"node": config.node_name})
 
@@ -342,16 +299,26 @@ class Transport:
                 await asyncio.sleep(self.config.backoff_initial_ms / 1000)
                 continue
             self.stats.accepted += 1
-            if self._handshakes_pending >= self.config.handshakes_pending_max:
+            host = _host_of(peername)
+            if not self._may_handshake(host):
                 self.stats.busy_refused += 1
                 sock.close()
                 continue
-            self._spawn(self._handshake_inbound(sock, _format_address(peername)))
+            # Counted here, not in the task, so a burst of accepts sees the bound.
+            self._handshakes_pending += 1
+            self._pending_by_host[host] = self._pending_by_host.get(host, 0) + 1
+            self._spawn(self._handshake_inbound(sock, _format_address(peername), host))
 
-    async def _handshake_inbound(self, sock: socket.socket, remote: str) -> None:
+    def _may_handshake(self, host: str) -> bool:
+        # One address cannot take every handshake slot and lock the others out.
+        return (
+            self._handshakes_pending < self.config.handshakes_pending_max
+            and self._pending_by_host.get(host, 0) < self.config.handshakes_per_host_max
+        )
+
+    async def _handshake_inbound(self, sock: socket.socket, remote: str, host: str) -> None:
         link = self._new_link(outbound=False, expected_peer=None)
         loop = asyncio.get_running_loop()
-        self._handshakes_pending += 1
         try:
             await loop.connect_accepted_socket(
                 lambda: link,
@@ -364,6 +331,9 @@ class Transport:
             self._log.warning("TLS handshake from %s failed: %s", remote, _describe(exc))
         finally:
             self._handshakes_pending -= 1
+            left = self._pending_by_host.pop(host) - 1
+            if left:
+                self._pending_by_host[host] = left
             if not link.made:
                 sock.close()
                 self._links.discard(link)
@@ -442,6 +412,10 @@ class Transport:
             return True
         self._log.info("duplicate link with %s (%s) retired", remote, new.remote)
         self._retire(new)
+        # The peer dialed again although we hold a link: if that link is dead
+        # (the peer restarted), writing on it brings the reset that frees the slot.
+        if old.writable:
+            old.write([self._ping])
         return False
 
     def _retire(self, link: Link) -> None:
@@ -559,6 +533,12 @@ class Transport:
 def _format_address(peername: object) -> str:
     if isinstance(peername, tuple) and len(peername) >= 2:
         return f"{peername[0]}:{peername[1]}"
+    return "?"
+
+
+def _host_of(peername: object) -> str:
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
     return "?"
 
 

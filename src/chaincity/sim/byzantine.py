@@ -11,14 +11,15 @@ import random
 from msgspec import structs
 
 from chaincity.codec import CodecError, encode
-from chaincity.consensus.core import ConsensusCore
+from chaincity.consensus.core import ConsensusCore, get_leader
 from chaincity.consensus.events import Action, Broadcast, SendTo
 from chaincity.consensus.messages import decode_message
-from chaincity.types.block import Block
+from chaincity.types.block import Block, block_hash
 from chaincity.types.consensus import (
     Proposal,
     QuorumCert,
     Vote,
+    VoteData,
     sign_proposal,
     sign_vote,
 )
@@ -79,9 +80,16 @@ class Byzantine:
             keep = max(1, core.vset.quorum - 1)
             trimmed = QuorumCert(qc.data, qc.signers[:keep], qc.signatures[:keep])
             p = sign_proposal(core.suite, key, p.block, trimmed, p.tc)
+        out: list[Action] = []
         if "fork" in b and p.tc is not None:
-            p = self._fork(core, p) or p
-        out: list[Action] = [Broadcast(encode(p))]
+            fork = self._fork(core, p)
+            if fork is not None:
+                p = fork
+                out.extend(self._vote_for(core, fork))
+        out.append(Broadcast(encode(p)))
+        if "selective" in b and self.rng.random() < 0.7:
+            # Only one peer learns the block (and the QC it carries).
+            out = [SendTo(self.rng.randrange(core.vset.size), encode(p))]
         if "equivocate" in b and self.rng.random() < 0.7:
             h = p.block.header
             txs = (self.rng.randbytes(8),)
@@ -93,6 +101,28 @@ class Byzantine:
                 versions = self.rng.choice(((p,), (alt,), (p, alt), (alt, p)))
                 out.extend(SendTo(peer, encode(v)) for v in versions)
         return out
+
+    def _vote_for(self, core: ConsensusCore, p: Proposal) -> list[Action]:
+        """Back its own fork with its vote, as the 2-chain rule would name it."""
+        if core.me is None:
+            return []
+        h = p.block.header
+        j = p.justify.data
+        consecutive = j.round > 0 and h.round == j.round + 1
+        data = VoteData(
+            h.chain_id,
+            h.epoch,
+            h.round,
+            h.height,
+            block_hash(core.suite, h),
+            h.parent_hash,
+            j.round,
+            j.height if consecutive else 0,
+            j.block_hash if consecutive else b"",
+            b"",
+        )
+        vote = sign_vote(core.suite, core.config.private_key, data, core.me)
+        return [SendTo(get_leader(core.vset, h.round + 1), encode(vote))]
 
     def _fork(self, core: ConsensusCore, p: Proposal) -> Proposal | None:
         """Extend the parent's parent: the attack the lock after a timeout prevents."""

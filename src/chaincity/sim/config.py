@@ -7,11 +7,12 @@ which validator crashes and what a byzantine validator does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 BYZANTINE_BEHAVIOURS = (
     "equivocate",  # as leader, send different blocks for one round to different peers
     "fork",  # as leader after a timeout, extend an older QC than the highest one
+    "selective",  # as leader, send the proposal to one peer only
     "trim_qc",  # as leader, carry a QC with fewer signatures than a quorum
     "double_vote",  # sign two different votes in one round
     "blind_vote",  # vote for a block hash nobody proposed
@@ -33,6 +34,7 @@ class SimConfig:
     drop_rate: float = 0.0  # before healing
     duplicate_rate: float = 0.0
     partitions: bool = False
+    isolate_leader_rate: float = 0.0  # chance a leader is cut off as it is about to propose
     crashes: bool = False
     epoch_every_heights: int = 0  # 0: the validator set never changes
     round_timeout_ms: int = 300
@@ -40,7 +42,6 @@ class SimConfig:
     faulty_phase_ms: int = 3_000  # faults happen in [0, faulty_phase_ms); then the network heals
     liveness_commits: int = 3  # new heights every honest validator must commit after healing
     liveness_window_ms: int = 30_000
-    extra: dict[str, int] = field(default_factory=dict)
 
     def with_n(self, n: int) -> SimConfig:
         f = (n - 1) // 3
@@ -55,6 +56,7 @@ ALL_FAULTS = SimConfig(
     drop_rate=0.1,
     duplicate_rate=0.05,
     partitions=True,
+    isolate_leader_rate=0.05,
     crashes=True,
     epoch_every_heights=12,
 )
@@ -62,7 +64,9 @@ ALL_FAULTS = SimConfig(
 PRESETS: dict[str, SimConfig] = {
     "normal": SimConfig(name="normal"),
     "lossy": SimConfig(name="lossy", drop_rate=0.2, duplicate_rate=0.1, delay_ms_max=150),
-    "partition": SimConfig(name="partition", partitions=True, drop_rate=0.05),
+    "partition": SimConfig(
+        name="partition", partitions=True, isolate_leader_rate=0.1, drop_rate=0.05
+    ),
     "crash": SimConfig(name="crash", crashes=True, drop_rate=0.05),
     "byzantine": SimConfig(name="byzantine", byzantine=-1, behaviours=BYZANTINE_BEHAVIOURS),
     "epochs": SimConfig(name="epochs", epoch_every_heights=6, crashes=True, drop_rate=0.05),

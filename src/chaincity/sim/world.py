@@ -312,6 +312,19 @@ class World:
             txs = (*txs, RECONFIG_TX)
         ev = PayloadReady(req.epoch, req.round, txs, self.now_ms)
         self.schedule(self.delay_ms(), "event", node.index, ev)  # mempool latency
+        self.maybe_isolate(node.index)
+
+    def maybe_isolate(self, leader: int) -> None:
+        """Cut a leader off just before it proposes: the QC it just formed (and
+        the commit it implies) then stays with it alone for a while."""
+        rate = self.config.isolate_leader_rate
+        if not rate or self.groups is not None or not self.is_faulty_phase():
+            return
+        if self.rng.random() < rate:
+            rest = set(range(self.config.n)) - {leader}
+            self.groups = [{leader}, rest]
+            heal_ms = min(self.now_ms + self.rng.randint(100, 600), self.heal_ms)
+            self.at(heal_ms, "partition", -1, None)
 
     def on_fetch(self, node: Node, req: FetchBlock) -> None:
         assert node.core is not None

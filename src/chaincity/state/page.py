@@ -131,9 +131,9 @@ class Page:
 
     def encode(self) -> bytes:
         parts = [_MASKS.pack(self.occupied, self.leaves)]
-        parts.extend(slot.raw for slot in self.slots if slot is not None)
+        parts += [slot.raw for slot in self.slots if slot is not None]
         # rehash() leaves a hash exactly at the MANY positions, which decode() expects.
-        parts.extend(h for h in self.inner if h is not None)
+        parts += [h for h in self.inner if h is not None]
         return b"".join(parts)
 
     @classmethod
@@ -143,31 +143,28 @@ class Page:
         occupied, leaves = _MASKS.unpack_from(data)
         if leaves & ~occupied:
             raise StateCorruption("state page marks an empty slot as a leaf")
-        page = cls([None] * PAGE_SLOTS, [None] * PAGE_SLOTS, occupied, leaves)
+        slots: list[Slot] = [None] * PAGE_SLOTS
         offset = _MASKS.size
+        leaf_size, child_size = 2 * hash_size, 8 + hash_size
         for index in range(PAGE_SLOTS):
-            if occupied >> index & 1:
-                offset = page._decode_slot(data, offset, index, hash_size)
+            bit = 1 << index
+            if not occupied & bit:
+                continue
+            if leaves & bit:
+                end = offset + leaf_size
+                slots[index] = Leaf(data[offset:end])
+            else:
+                end = offset + child_size
+                version = int.from_bytes(data[offset : offset + 8], "big")
+                slots[index] = Child(version, data[offset + 8 : end], data[offset:end])
+            offset = end
+        inner: list[bytes | None] = [None] * PAGE_SLOTS
         for position in range(1, _FIRST_SLOT):
-            if page.is_many(position):
-                page.inner[position] = data[offset : offset + hash_size]
+            mask = occupied & _RANGE[position]
+            if mask & (mask - 1) or (mask and not leaves & mask):
+                inner[position] = data[offset : offset + hash_size]
                 offset += hash_size
+        # Any truncation or excess shows here: every read above advanced by a full size.
         if offset != len(data):
             raise StateCorruption("state page has the wrong length")
-        return page
-
-    def _decode_slot(self, data: bytes, offset: int, index: int, hash_size: int) -> int:
-        if self.leaves >> index & 1:
-            end = offset + 2 * hash_size
-            self.slots[index] = Leaf(
-                data[offset : offset + hash_size], data[end - hash_size : end], data[offset:end]
-            )
-        else:
-            end = offset + 8 + hash_size
-            if end > len(data):
-                raise StateCorruption("state page truncated")
-            (version,) = _VERSION.unpack_from(data, offset)
-            self.slots[index] = Child(version, data[offset + 8 : end], data[offset:end])
-        if end > len(data):
-            raise StateCorruption("state page truncated")
-        return end
+        return cls(slots, inner, occupied, leaves)

@@ -44,20 +44,26 @@ class StateCorruption(Exception):
 
 @final
 class Leaf(msgspec.Struct, gc=False):
-    """The only key under a slot: its key hash, value hash, bytes in a page, leaf hash.
+    """The only key under a slot: its key hash and value hash (``raw``, as in a page).
 
     Pages and their slots are many and long-lived in the page cache; slots hold
     only bytes, so they are kept out of the garbage collector's sight.
     """
 
-    key_hash: bytes
-    value_hash: bytes
-    raw: bytes = b""
+    raw: bytes  # key hash + value hash
     leaf_hash: bytes = b""  # computed when first needed
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            self.raw = self.key_hash + self.value_hash
+    @classmethod
+    def of(cls, key_hash: bytes, value_hash: bytes) -> Leaf:
+        return cls(key_hash + value_hash)
+
+    @property
+    def key_hash(self) -> bytes:
+        return self.raw[: len(self.raw) >> 1]
+
+    @property
+    def value_hash(self) -> bytes:
+        return self.raw[len(self.raw) >> 1 :]
 
 
 @final
