@@ -102,3 +102,21 @@ def test_restart_with_same_store_never_double_votes() -> None:
         for o in net.nodes[2].submit([make_tx("kv", "put", {"key": "y", "value": 2}, expiry=900)])
     ]
     assert net.run_until(lambda: all(s.is_committed(ids[0]) for s in stores), 120_000)
+
+
+def test_a_broken_store_halts_the_chain_instead_of_diverging() -> None:
+    net, stores = make_network(4)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    start_all(net)
+    stores[2].commit_block = refuse  # type: ignore[method-assign]
+    raws = [make_tx("kv", "put", {"key": "k", "value": 1}, expiry=500)]
+    (out,) = net.nodes[0].submit(raws)
+    assert net.run_until(lambda: stores[0].is_committed(out.tx_id))
+    assert net.nodes[2].halted is not None and "disk full" in net.nodes[2].halted
+    assert net.nodes[2].status()["halted"] == net.nodes[2].halted
+    # The other three keep committing.
+    (more,) = net.nodes[1].submit([make_tx("kv", "put", {"key": "k2", "value": 2}, expiry=500)])
+    assert net.run_until(lambda: all(stores[i].is_committed(more.tx_id) for i in (0, 1, 3)))

@@ -248,9 +248,17 @@ class ChainRuntime:
         if self.core is None or self.halted:
             return
         queue: list[Event] = [event]
-        while queue:
-            actions = self.core.handle(queue.pop(0))
-            queue.extend(self._carry_out(actions))
+        try:
+            while queue:
+                actions = self.core.handle(queue.pop(0))
+                queue.extend(self._carry_out(actions))
+        except Exception as exc:
+            # Our own invariant broke (input errors never raise this far): the core
+            # and the ledger may now disagree, so this chain stops rather than
+            # sign or serve anything more; the ledger keeps what was durable.
+            log.exception("%s: internal error; stopping this chain", self.chain_id)
+            self.halted = f"internal error: {type(exc).__name__}: {exc}"
+            self.stop()
 
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []

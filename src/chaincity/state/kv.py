@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +47,14 @@ class WriteTxn(ReadTxn):
 
     @abstractmethod
     def delete(self, table: str, key: bytes) -> None: ...
+
+    def put_many(self, table: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        for key, value in items:
+            self.put(table, key, value)
+
+    def delete_many(self, table: str, keys: Iterable[bytes]) -> None:
+        for key in keys:
+            self.delete(table, key)
 
 
 class KVStore(ABC):
@@ -113,6 +121,15 @@ class _LmdbWrite(_LmdbRead, WriteTxn):
 
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._db(table))
+
+    def put_many(self, table: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            cursor.putmulti(items)
+
+    def delete_many(self, table: str, keys: Iterable[bytes]) -> None:
+        delete, db = self._txn.delete, self._db(table)
+        for key in keys:
+            delete(key, db=db)
 
 
 class LmdbStore(KVStore):

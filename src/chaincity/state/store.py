@@ -366,10 +366,8 @@ class AuthenticatedState:
 
     def _write(self, txn: WriteTxn, update: StateUpdate) -> None:
         tables = self._tables
-        for node_key, raw, _slots in update.pages:
-            txn.put(tables["nodes"], node_key, raw)
-        for entry, raw in update.values:
-            txn.put(tables["values"], entry, raw)
+        txn.put_many(tables["nodes"], [(node_key, raw) for node_key, raw, _page in update.pages])
+        txn.put_many(tables["values"], update.values)
         if update.stale.nodes or update.stale.values:
             txn.put(
                 tables["stale"], _U64.pack(update.version), msgspec.msgpack.encode(update.stale)
@@ -392,10 +390,8 @@ class AuthenticatedState:
                 stale = msgspec.msgpack.decode(raw, type=_StaleList)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise StateCorruption(f"stale list {stale_key.hex()} does not decode") from None
-            for node_key in stale.nodes:
-                txn.delete(tables["nodes"], node_key)
-            for entry in stale.values:
-                txn.delete(tables["values"], entry)
+            txn.delete_many(tables["nodes"], stale.nodes)
+            txn.delete_many(tables["values"], stale.values)
             done.append(stale_key)
         for stale_key in done:
             txn.delete(tables["stale"], stale_key)
