@@ -115,7 +115,8 @@ def test_a_broken_store_halts_the_chain_instead_of_diverging() -> None:
     raws = [make_tx("kv", "put", {"key": "k", "value": 1}, expiry=500)]
     (out,) = net.nodes[0].submit(raws)
     assert net.run_until(lambda: stores[0].is_committed(out.tx_id))
-    assert net.nodes[2].halted is not None and "disk full" in net.nodes[2].halted
+    assert net.run_until(lambda: net.nodes[2].halted is not None)
+    assert "disk full" in str(net.nodes[2].halted)
     assert net.nodes[2].status()["halted"] == net.nodes[2].halted
     # The other three keep committing.
     (more,) = net.nodes[1].submit([make_tx("kv", "put", {"key": "k2", "value": 2}, expiry=500)])
