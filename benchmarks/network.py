@@ -28,6 +28,10 @@ RUNS: list[tuple[str, BenchOptions]] = [
 ]
 
 
+def _fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
 def _row(label: str, r: BenchReport) -> str:
     lat = r.latency_s
     cpu = [n.cpu_ms_per_tx for n in r.node_figures if n.cpu_ms_per_tx is not None]
@@ -39,6 +43,7 @@ def _row(label: str, r: BenchReport) -> str:
         f"{max(cpu):.2f}" if cpu else "n/a",
         f"{max(mem):.0f}" if mem else "n/a",
         f"{r.signature.bound_tps:.0f} ({r.signature.achieved_fraction:.0%})",
+        f"{r.block_txs_mean:.0f} / {_fmt_ms(r.block_interval_ms)}",
         f"{r.accepted}/{r.committed}",
     ]
     return "| " + " | ".join(cells) + " |"
@@ -67,9 +72,10 @@ def main() -> int:
         rows.append(_row(label, report))
     print(
         "| run | committed tx/s | latency p50 / p95 / p99 ms | node CPU ms/tx (max) "
-        "| peak MiB (max) | signature bound tx/s (achieved) | accepted/committed |"
+        "| peak MiB (max) | signature bound tx/s (achieved) | txs per block / ms between blocks "
+        "| accepted/committed |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 

@@ -24,6 +24,7 @@ import gc
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -271,7 +272,7 @@ class AuthenticatedState:
         # Pages never change once written, so a cached page is never stale; only
         # committed pages are cached, so a discarded update leaves no trace.
         if len(self._cache) >= self._cache_max:
-            for old in list(self._cache)[: self._cache_max // 4 + 1]:
+            for old in list(islice(self._cache, self._cache_max // 4 + 1)):
                 del self._cache[old]
         self._cache[node_key] = page
 
@@ -445,10 +446,11 @@ class _TreeWriter:
             raise StateCorruption("two keys share a whole key hash")
         dirty = 0
         start = 0
-        while start < len(changes):
+        count = len(changes)
+        while start < count:
             index = nibble(changes[start][0], depth)
             end = start + 1
-            while end < len(changes) and nibble(changes[end][0], depth) == index:
+            while end < count and nibble(changes[end][0], depth) == index:
                 end += 1
             child_path = path + bytes((index,))
             slot = self._slot(page.slots[index], depth + 1, child_path, changes[start:end])
