@@ -11,6 +11,7 @@ from chaincity.bench.report import (
     BenchReport,
     Machine,
     RunTimes,
+    compute_block_repeats,
     compute_node_figures,
     compute_signature_bound,
     compute_window,
@@ -81,6 +82,7 @@ def _report(**over: object) -> BenchReport:
         "block_txs_mean": 200.0,
         "block_txs_max": 300,
         "block_interval_ms": 1000.0,
+        "block_tx_repeats": 0,
         "node_figures": compute_node_figures(
             {"org1-node1": ProcSample(0, MIB)}, {"org1-node1": ProcSample(2, 64 * MIB)}, 990
         ),
@@ -112,6 +114,15 @@ def test_format_report_flags_lost_transactions() -> None:
     text = format_report(_report(uncommitted=2, missing_sample={"ab" * 32: "pending"}))
     assert "check FAILED: 2 accepted transactions not committed" in text
     assert "pending" in text
+
+
+def test_repeated_transactions_in_blocks_are_counted_and_shown() -> None:
+    assert compute_block_repeats([3, 4, 3], committed=6) == 4
+    assert compute_block_repeats([3, 3], committed=6) == 0
+    assert compute_block_repeats([], committed=6) == 0
+    assert "blocks repeated" not in format_report(_report())
+    text = format_report(_report(block_tx_repeats=990))
+    assert "blocks repeated 990 transactions" in text
 
 
 def test_format_report_without_latency() -> None:

@@ -113,3 +113,12 @@ def test_versions_window_and_roots(state: AuthenticatedState) -> None:
     empty = state.overlay()
     state.commit(state.prepare(empty))
     assert state.root() == roots[-1]
+
+
+def test_raw_changes_must_name_each_key_once(state: AuthenticatedState) -> None:
+    key = namespaced_key("kv", b"a")
+    with pytest.raises(StateError):
+        state.prepare_changes(None, [(key, b"1"), (key, b"2")])
+    with pytest.raises(StateError):
+        state.prepare_changes(None, [(b"", b"1")])
+    assert state.latest_version is None

@@ -62,6 +62,7 @@ class BenchReport(msgspec.Struct, frozen=True):
     block_txs_mean: float
     block_txs_max: int
     block_interval_ms: float | None
+    block_tx_repeats: int  # transaction slots in blocks beyond one per committed transaction
     node_figures: list[NodeFigures]
     signature: SignatureBound
     errors: list[str]
@@ -79,6 +80,11 @@ class RunTimes:
     load_end_s: float
     submit_times_s: dict[str, float]
     commit_times_s: dict[str, float]
+
+
+def compute_block_repeats(block_txs: list[int], committed: int) -> int:
+    """Slots taken by repeats: on a fresh network every slot should hold a distinct bench tx."""
+    return max(0, sum(block_txs) - committed)
 
 
 def compute_node_figures(
@@ -153,6 +159,11 @@ def format_report(r: BenchReport) -> str:
         lines.append(
             f"blocks: {r.blocks} non-empty after the warm-up, {r.block_txs_mean:.0f} txs on "
             f"average (max {r.block_txs_max}){every}"
+        )
+    if r.block_tx_repeats:
+        lines.append(
+            f"blocks repeated {r.block_tx_repeats} transactions: the same transaction "
+            "in more than one block (later copies are skipped at execution)"
         )
     lines.append(
         f"signature bound: {sig.verify_per_s_one_core:.0f} verify/s on one core x "

@@ -24,7 +24,7 @@ BUNDLE_FILE_SIZE_MAX = 8 * 1024 * 1024
 def node(
     config: Path = typer.Option(..., help="The node's config file (node.toml)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
-    loop: str = typer.Option("asyncio", help="Event loop: asyncio or uvloop (when installed)."),
+    loop: str = typer.Option("uvloop", help="Event loop: uvloop (when installed) or asyncio."),
 ) -> None:
     """Run one node until it is stopped (SIGINT or SIGTERM)."""
     from chaincity.node.node import Node

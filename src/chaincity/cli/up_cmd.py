@@ -92,7 +92,7 @@ def _start_nodes(view: NetworkView) -> dict[str, subprocess.Popen[bytes]]:
                     "--config",
                     str(n.config_path),
                     "--loop",
-                    os.environ.get("CHAINCITY_LOOP", "asyncio"),
+                    os.environ.get("CHAINCITY_LOOP", "uvloop"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -24,8 +24,8 @@ import gc
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice, pairwise
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -339,6 +339,9 @@ class AuthenticatedState:
                 update.values.append((entry, _PRESENT + value))
                 tree_changes.append((self._hasher.key(key), self._hasher.value(value)))
         tree_changes.sort(key=lambda change: change[0])
+        for first, second in pairwise(tree_changes):
+            if first[0] == second[0]:
+                raise StateError("a key changes twice in one version")
         update.changed_keys = len(tree_changes)
         return update, tree_changes
 
