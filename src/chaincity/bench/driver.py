@@ -63,8 +63,7 @@ class BenchOptions:
     verify_s: float = 1.0
     batch_txs_max: int = 500
     tick_ms: int = 10
-    dir: Path | None = None
-    keep: bool = False
+    dir: Path | None = None  # None: a temp directory, removed afterwards
 
 
 def check_options(opts: BenchOptions) -> None:
@@ -118,7 +117,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = lambda _: None) -
     try:
         return _run_in(work, opts, say)
     finally:
-        if opts.dir is None and not opts.keep:
+        if opts.dir is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
