@@ -128,6 +128,9 @@ def test_repeated_transactions_in_blocks_are_counted_and_shown() -> None:
 def test_format_report_without_latency() -> None:
     text = format_report(_report(latency_s={}, latency_txs=0))
     assert "no transaction committed after the warm-up" in text
+    assert "every commit fell within the warm-up" not in text
+    short = format_report(_report(tps=0.0, tps_window_txs=0, tps_window_s=0.0))
+    assert "every commit fell within the warm-up" in short
 
 
 def test_report_json_is_complete() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chaincity.codec import CodecError
 from chaincity.crypto import get_suite
+from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore
 from chaincity.state.page import Page
 from chaincity.state.tree import (
     Child,
@@ -128,11 +131,16 @@ def test_absence_proof_via_other_leaf() -> None:
     assert not verify_state_proof(SUITE, root, b"other", None, StateProof(()))
 
 
-def test_sm3_style_suite_change_changes_root() -> None:
-    class Other(type(SUITE)):  # type: ignore[misc]
-        name = "other"
-
-        def hash(self, data: bytes) -> bytes:
-            return super().hash(b"x" + data)
-
-    assert compute_root(Other(), {b"k": b"v"}) != compute_root(SUITE, {b"k": b"v"})
+def test_sm3_suite_gives_its_own_roots_and_proofs(tmp_path: Path) -> None:
+    sm3 = get_suite("sm2-sm3")
+    items = {b"k%d" % i: b"v%d" % i for i in range(40)}
+    assert compute_root(sm3, items) != compute_root(SUITE, items)
+    store = LmdbStore(LmdbConfig(str(tmp_path), durable=False, map_size_bytes=2**26))
+    state = AuthenticatedState(store, sm3)
+    state.commit(state.prepare_changes(None, sorted(items.items())))
+    assert state.root() == compute_root(sm3, items)
+    for key in (b"k7", b"absent"):
+        value, proof = state.prove(key)
+        assert verify_state_proof(sm3, state.root(), key, value, proof)
+        assert not verify_state_proof(SUITE, state.root(), key, value, proof)
+    store.close()

@@ -148,6 +148,13 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     finally:
         stop_nodes(net)
     errors = [f"node {n} exited with {c} during the run" for n, c in exited.items()]
+    if result.rejected.get("expired") or result.uncommitted:
+        top = max((b[0] for b in result.blocks), default=0)
+        errors.append(
+            f"transactions were signed to expire at height {expiry} (genesis allows "
+            f"{view.genesis.params.tx_expiry_blocks_max} blocks ahead) and the last non-empty "
+            f"block seen was at height {top}; if the chain passed the expiry, that is why"
+        )
     return _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
 
 

@@ -147,12 +147,12 @@ async def _send_max(run: _Run, worker: int, cursor: list[int], deadline_s: float
         cursor[0] = hi
         pending = list(plan.txs[lo:hi])
         while pending and time.monotonic() < deadline_s:
-            pending = await _send_once(run, worker, pending, retry=True)
+            pending = await _send_once(run, worker, pending)
         run.sent += hi - lo - len(pending)
 
 
-async def _send_once(run: _Run, worker: int, raws: list[bytes], retry: bool) -> list[bytes]:
-    """Post one batch; return the transactions to post again (max mode only)."""
+async def _send_once(run: _Run, worker: int, raws: list[bytes]) -> list[bytes]:
+    """Post one batch; return the refused transactions, to post again after Retry-After."""
     now_s = time.monotonic()
     try:
         status, retry_s, results = await _post(run, run.url(worker), raws)
@@ -165,7 +165,7 @@ async def _send_once(run: _Run, worker: int, raws: list[bytes], retry: bool) -> 
         if status == 503 and not results:
             _bump(run.refusals, "full", len(raws))
             again = list(range(len(raws)))
-        if again and retry:
+        if again:
             await asyncio.sleep(retry_s)
             return [raws[i] for i in again]
         return []

@@ -149,6 +149,8 @@ def format_report(r: BenchReport) -> str:
         f"committed: {r.tps:.1f} tx/s ({r.tps_window_txs} txs from the {r.warmup_s:g} s "
         f"warm-up's end to the last commit, {r.tps_window_s:.1f} s)",
     ]
+    if r.committed and not r.tps_window_txs:
+        lines.append("  (every commit fell within the warm-up: use more --txs or a lower --rate)")
     if r.latency_s:
         pcts = " ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.latency_s.items())
         lines.append(f"submit-to-commit latency: {pcts} (of {r.latency_txs} txs)")

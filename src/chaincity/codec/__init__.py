@@ -117,27 +117,34 @@ def decode_value(data: bytes, *, size_max: int = MESSAGE_SIZE_MAX) -> Any:
     return value
 
 
+_SCALARS = frozenset({type(None), bool, str, bytes})
+
+
 def check_value(value: Any, depth: int = 0) -> None:
     """Raise CodecError unless ``value`` is a plain value encode_value accepts."""
-    if depth > VALUE_DEPTH_MAX:
-        raise CodecError(f"value nested deeper than {VALUE_DEPTH_MAX}")
-    if value is None or isinstance(value, bool | str | bytes):
+    # Exact type checks: this runs on every contract read and write.
+    kind = type(value)
+    if kind in _SCALARS:
         return
-    if isinstance(value, int):
+    if kind is int:
         if not VALUE_INT_MIN <= value <= VALUE_INT_MAX:
             raise CodecError("integer out of range")
         return
-    if isinstance(value, list | tuple):
+    if depth >= VALUE_DEPTH_MAX:
+        raise CodecError(f"value nested deeper than {VALUE_DEPTH_MAX}")
+    if kind is list or kind is tuple:
         for item in value:
-            check_value(item, depth + 1)
+            if type(item) not in _SCALARS:
+                check_value(item, depth + 1)
         return
-    if isinstance(value, dict):
+    if kind is dict:
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise CodecError("map keys must be text")
-            check_value(item, depth + 1)
+            if type(item) not in _SCALARS:
+                check_value(item, depth + 1)
         return
-    raise CodecError(f"type {type(value).__name__} is not allowed in a canonical value")
+    raise CodecError(f"type {kind.__name__} is not allowed in a canonical value")
 
 
 __all__ = [

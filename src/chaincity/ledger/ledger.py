@@ -21,6 +21,7 @@ Tables (``<c>`` is the chain id):
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
@@ -85,8 +86,6 @@ class Ledger:
         window: int = WINDOW_DEFAULT,
         page_cache_max: int | None = None,
     ) -> None:
-        import re
-
         if not re.fullmatch(CHAIN_ID_PATTERN, chain_id):
             raise LedgerError(f"invalid chain id {chain_id!r}")
         self._store = store

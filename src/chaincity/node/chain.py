@@ -121,7 +121,7 @@ class ChainRuntime:
             chain_id=chain_id,
             registry=builtin_registry(),
             authorize=authorize,
-            is_committed=deps.store.is_committed,
+            is_committed=self._is_committed,
             params=ExecutionParams(expiry_window=g.params.tx_expiry_blocks_max),
             verify_signature=self._verify_once,
         )
@@ -410,6 +410,11 @@ class ChainRuntime:
         self._skipped[tid] = reason
         if len(self._skipped) > SKIPPED_REMEMBERED_MAX:
             self._skipped.popitem(last=False)
+
+    def _is_committed(self, tid: bytes) -> bool:
+        # The mempool drops a transaction when it commits, so a pooled one is not
+        # committed: no ledger lookup for the common case.
+        return tid not in self.mempool and self.store.is_committed(tid)
 
     def _verify_once(self, tid: bytes, tx: Transaction) -> bool:
         if self.mempool.is_verified(tid):
