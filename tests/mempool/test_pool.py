@@ -138,3 +138,16 @@ def test_gossip_only_local_admissions_in_batches() -> None:
     assert len(mp.drain_gossip(3)) == 3
     assert len(mp.drain_gossip(3)) == 2
     assert mp.drain_gossip(3) == []
+
+
+def test_set_aside_holds_back_transactions_another_leader_proposed() -> None:
+    mp = pool()
+    raws = [make_tx("kv", "put", {}, nonce=i) for i in range(4)]
+    ids = [mp.admit(raw, 0, 1) for raw in raws]
+    moved = mp.set_aside([raws[1], raws[3], b"not pooled"])
+    assert moved == [ids[1], ids[3]]
+    assert [t for t, _ in mp.take(10, 10**9)] == [ids[0], ids[2]]
+    mp.requeue(moved)
+    assert [t for t, _ in mp.take(10, 10**9)] == [ids[1], ids[3]]
+    mp.remove_committed(ids)
+    assert mp.set_aside(raws) == [] and len(mp) == 0

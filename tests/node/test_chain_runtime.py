@@ -121,3 +121,18 @@ def test_a_broken_store_halts_the_chain_instead_of_diverging() -> None:
     # The other three keep committing.
     (more,) = net.nodes[1].submit([make_tx("kv", "put", {"key": "k2", "value": 2}, expiry=500)])
     assert net.run_until(lambda: all(stores[i].is_committed(more.tx_id) for i in (0, 1, 3)))
+
+
+def test_a_healthy_network_proposes_each_transaction_once() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    raws = [
+        make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(40)
+    ]
+    ids = []
+    for k in range(0, 40, 10):
+        ids += [o.tx_id for o in net.nodes[k // 10].submit(raws[k : k + 10])]
+        net.run_until(lambda: False, limit_ms=150)  # spread submissions over rounds
+    assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids))
+    slots = [raw for h in range(stores[0].tip_height() + 1) for raw in stores[0].block(h).txs]  # type: ignore[union-attr]
+    assert len(slots) == len(set(slots)) == 40

@@ -12,7 +12,7 @@ from chaincity.sim.config import PRESETS, get_config
 from chaincity.sim.runner import run_seed
 from chaincity.sim.world import RulesFactory
 
-from .planted import ForgetPersistRules, VoteTwiceRules, WeakQuorumRules
+from .planted import ForgetPersistRules, SkipLockRules, VoteTwiceRules, WeakQuorumRules
 
 SIZES = (1, 4, 7, 10)
 SEEDS_PER_CONFIG = 12  # 7 presets x 4 sizes x 12 = 336 runs in CI
@@ -51,6 +51,19 @@ def test_forgetting_to_persist_before_voting_is_caught() -> None:
 
 def test_accepting_a_qc_with_too_few_signatures_is_caught() -> None:
     _caught("byzantine@4", ("trim_qc",), lambda i: WeakQuorumRules(), budget=10)
+
+
+def test_skipping_the_lock_after_a_timeout_is_caught() -> None:
+    # Needs a leader cut off right after it formed a QC (so it alone commits),
+    # then a byzantine leader that forks below that QC after the timeout.
+    config = dataclasses.replace(
+        get_config("byzantine@7"), behaviours=("fork",), isolate_leader_rate=0.3
+    )
+    for seed in range(40):
+        result = run_seed(config, seed, lambda i: SkipLockRules())
+        if any("another honest node committed" in v for v in result.violations):
+            return
+    raise AssertionError("skipping the lock was not caught in 40 seeds")
 
 
 def test_voting_twice_in_a_round_is_caught() -> None:

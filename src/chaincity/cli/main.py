@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from chaincity import __version__
-from chaincity.cli import client_cmd, ledger_cmd, network_cmd, node_cmd
+from chaincity.cli import bench_cmd, client_cmd, ledger_cmd, network_cmd, node_cmd
 
 app = typer.Typer(
     name="chaincity",
@@ -30,6 +30,7 @@ network_cmd.register(app)
 ledger_cmd.register(app)
 client_cmd.register(app)
 node_cmd.register(app)
+bench_cmd.register(app)
 
 
 def main() -> None:

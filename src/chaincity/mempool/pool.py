@@ -97,6 +97,7 @@ class Mempool:
         self._params = params or MempoolParams()
         self._ready: OrderedDict[bytes, _Entry] = OrderedDict()
         self._proposed: dict[bytes, _Entry] = {}
+        self._id_of_raw: dict[bytes, bytes] = {}  # a pooled transaction's bytes -> its id
         self._per_sender: dict[bytes, int] = {}
         self._bytes = 0
         self._gossip: list[bytes] = []
@@ -134,6 +135,7 @@ class Mempool:
             self.stats[exc.reject.value] += 1
             raise
         self._ready[tid] = entry
+        self._id_of_raw[raw] = tid
         self._per_sender[entry.sender] = self._per_sender.get(entry.sender, 0) + 1
         self._bytes += len(raw)
         self.stats["accepted"] += 1
@@ -193,6 +195,21 @@ class Mempool:
             size += len(entry.raw)
         return taken
 
+    def set_aside(self, raws: Iterable[bytes]) -> list[bytes]:
+        """Move the pooled transactions among ``raws`` (a block some leader
+        proposed) from ready to proposed, so no later proposal repeats them while
+        that block may still commit; returns their ids for ``requeue``."""
+        moved: list[bytes] = []
+        for raw in raws:
+            tid = self._id_of_raw.get(raw)
+            if tid is None:
+                continue
+            entry = self._ready.pop(tid, None)
+            if entry is not None:
+                self._proposed[tid] = entry
+                moved.append(tid)
+        return moved
+
     def requeue(self, tids: Iterable[bytes]) -> None:
         """Give transactions of a proposal that did not commit back to ready."""
         # Back to the front, in their original order: they were taken first.
@@ -230,6 +247,7 @@ class Mempool:
 
     def _forget(self, entry: _Entry) -> None:
         self._bytes -= len(entry.raw)
+        self._id_of_raw.pop(entry.raw, None)
         left = self._per_sender[entry.sender] - 1
         if left:
             self._per_sender[entry.sender] = left

@@ -59,7 +59,7 @@ from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
 from chaincity.node.wire import BlockRequest, Kind, TxBatch
 from chaincity.types.block import Block, BlockHeader, block_hash
-from chaincity.types.consensus import ExecResult, QuorumCert
+from chaincity.types.consensus import ExecResult, Proposal, QuorumCert
 from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
 
 log = logging.getLogger("chaincity.node")
@@ -129,7 +129,7 @@ class ChainRuntime:
         self.core: ConsensusCore | None = None
         self.sync = SyncTracker(self)
         self._timer: TimerHandle | None = None
-        self._proposed: dict[int, list[bytes]] = {}  # round -> tx ids this node proposed
+        self._proposed: dict[int, list[bytes]] = {}  # round -> pooled tx ids in that round's blocks
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
         self.halted: str | None = None
@@ -269,6 +269,7 @@ class ChainRuntime:
                 self.store.save_safety(action.safety)
             elif isinstance(action, PersistBlock):
                 self.store.save_block(action.proposal)
+                self._set_aside(action.proposal)
             elif isinstance(action, SendTo):
                 if self.core is not None and action.to == self.core.me:
                     # A vote for the next round's leader when that leader is us.
@@ -326,8 +327,9 @@ class ChainRuntime:
         return tip_header is not None and self._last_tx_height > tip_header.exec_height
 
     def _payload(self, action: RequestPayload) -> Event:
+        self._requeue_off_branch(action.parent_hash)
         taken = self.mempool.take(self._params.block_txs_max, self._params.block_size_bytes_max)
-        self._proposed[action.round] = [tid for tid, _ in taken]
+        self._proposed.setdefault(action.round, []).extend(tid for tid, _ in taken)
         txs = tuple(raw for _, raw in taken)
         return PayloadReady(action.epoch, action.round, txs, self.deps.now_ms())
 
@@ -384,6 +386,8 @@ class ChainRuntime:
         for tid, reason in outcome.skipped:
             if tid:
                 self._remember_skip(tid, reason)
+        # A skipped transaction can never become valid again: drop it too.
+        self.mempool.remove_committed(tid for tid, _ in outcome.skipped if tid)
         if ids:
             self._last_tx_height = h.height
         self._observe_commit(h.height, ids)
@@ -401,6 +405,24 @@ class ChainRuntime:
         log.error("%s: %s; stopping this chain", self.chain_id, self.halted)
         self.stop()
         return False
+
+    def _set_aside(self, proposal: Proposal) -> None:
+        """Transactions in a block that may still commit are not proposed again."""
+        block = proposal.block
+        ids = self.mempool.set_aside(block.txs)
+        if ids:
+            self._proposed.setdefault(block.header.round, []).extend(ids)
+
+    def _requeue_off_branch(self, parent_hash: bytes) -> None:
+        """Before proposing on ``parent_hash``, give back the transactions of blocks
+        that are not on its branch: our block would leave them behind. (Should such
+        a block commit after all, the executor skips the repeated transactions.)"""
+        if self.core is None or not self._proposed:
+            return
+        path, _ = self.core.tree.path_from_root(parent_hash)
+        on_branch = {p.block.header.round for _, p in path}
+        for r in [r for r in self._proposed if r not in on_branch]:
+            self.mempool.requeue(self._proposed.pop(r))
 
     def _requeue_dead_proposals(self, committed_round: int) -> None:
         for r in [r for r in self._proposed if r <= committed_round]:

@@ -323,7 +323,9 @@ class World:
         if self.rng.random() < rate:
             rest = set(range(self.config.n)) - {leader}
             self.groups = [{leader}, rest]
-            heal_ms = min(self.now_ms + self.rng.randint(100, 600), self.heal_ms)
+            # Long enough for the others to time out without hearing from it.
+            t = self.config.round_timeout_ms
+            heal_ms = min(self.now_ms + self.rng.randint(t, 4 * t), self.heal_ms)
             self.at(heal_ms, "partition", -1, None)
 
     def on_fetch(self, node: Node, req: FetchBlock) -> None:
