@@ -16,7 +16,7 @@ from chaincity.client import Client, ClientError, Signer
 from chaincity.genesis.inspect import NetworkView, load_network
 from chaincity.genesis.network import InitOptions, create_network
 
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 60.0
 
 
 def _ports_free(base: int, count: int) -> bool:

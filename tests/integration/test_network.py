@@ -25,7 +25,7 @@ from chaincity.client import ClientError
 from chaincity.proofs import BundleError, decode_bundle, encode_bundle, verify_bundle
 from tests.integration.netproc import LocalNetwork, wait_for
 
-COMMIT_TIMEOUT_S = 40.0
+COMMIT_TIMEOUT_S = 60.0
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 
 from chaincity.consensus.rules import SafetyRules
 from chaincity.sim.__main__ import main
-from chaincity.sim.config import PRESETS, get_config
-from chaincity.sim.runner import run_seed
+from chaincity.sim.config import PRESETS, SimConfig, get_config
+from chaincity.sim.runner import SimResult, run_seed
 from chaincity.sim.world import RulesFactory
 
 from .planted import ForgetPersistRules, SkipLockRules, VoteTwiceRules, WeakQuorumRules
@@ -87,3 +87,20 @@ def test_cli_replays_a_seed_and_reports(capsys: pytest.CaptureFixture[str]) -> N
 def test_cli_rejects_unknown_configuration() -> None:
     with pytest.raises(SystemExit):
         main(["--config", "nonsense"])
+
+
+def test_cli_prints_the_replay_command_of_a_failing_seed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import chaincity.sim.__main__ as cli
+
+    def broken(config: SimConfig, seed: int) -> SimResult:
+        result = run_seed(config, seed, lambda i: ForgetPersistRules())
+        assert result.violations
+        return result
+
+    monkeypatch.setattr(cli, "run_seed", broken)
+    assert cli.main(["--config", "normal@4", "--seed", "7"]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL normal@4 seed 7" in err
+    assert "python -m chaincity.sim --config normal@4 --seed 7" in err
