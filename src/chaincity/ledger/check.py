@@ -17,6 +17,8 @@ from chaincity.state.kv import ReadTxn
 from chaincity.state.store import StateError
 from chaincity.state.tree import Hasher, StateCorruption, root_of_leaves
 from chaincity.types.block import Block, BlockHeader, block_hash
+from chaincity.types.consensus import QuorumCert, verify_commit_certificate
+from chaincity.types.validators import ValidatorSet
 
 ERRORS_MAX = 100
 _U64 = struct.Struct(">Q")
@@ -27,8 +29,40 @@ CertVerifier = Callable[[int, BlockHeader, bytes | None], str | None]
 
 
 def require_cert_present(height: int, header: BlockHeader, cert: bytes | None) -> str | None:
-    """The default verifier: a certificate must be stored (the node passes the real one)."""
+    """The default verifier: a certificate must be stored above genesis (which the
+    genesis file itself vouches for)."""
+    if height == 0:
+        return None
     return "commit certificate missing" if not cert else None
+
+
+def commit_cert_verifier(ledger: Ledger, validators: ValidatorSet) -> CertVerifier:
+    """Checks each stored certificate's signatures against ``validators``.
+
+    A certificate stored with a block names that block or a later one of the
+    same commit (the hash chain, checked separately, binds the two)."""
+    suite = ledger.state.suite
+
+    def verify(height: int, header: BlockHeader, cert: bytes | None) -> str | None:
+        if height == 0:
+            return None
+        if not cert:
+            return "commit certificate missing"
+        try:
+            qc = decode(cert, QuorumCert)
+        except CodecError as exc:
+            return f"commit certificate does not decode: {exc}"
+        named = header
+        if qc.data.commit_height != height:
+            block = ledger.get_block(qc.data.commit_height)
+            if qc.data.commit_height < height or block is None:
+                return f"certificate names block {qc.data.commit_height}, not a descendant"
+            named = block.header
+        if not verify_commit_certificate(suite, ledger.chain_id, validators, named, qc):
+            return f"signatures do not prove block {named.height} (epoch {validators.epoch})"
+        return None
+
+    return verify
 
 
 @dataclass(slots=True)
