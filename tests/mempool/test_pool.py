@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import msgspec
 import pytest
 
@@ -151,3 +153,52 @@ def test_set_aside_holds_back_transactions_another_leader_proposed() -> None:
     assert [t for t, _ in mp.take(10, 10**9)] == [ids[1], ids[3]]
     mp.remove_committed(ids)
     assert mp.set_aside(raws) == [] and len(mp) == 0
+
+
+def test_admit_many_matches_admit_one_by_one() -> None:
+    a = make_tx("kv", "put", {"key": "a", "value": 1})
+    b = make_tx("kv", "put", {"key": "b", "value": 2})
+    done = make_tx("kv", "put", {"key": "c", "value": 3})
+    lookups: list[int] = []
+
+    def committed_among(tids: Collection[bytes]) -> set[bytes]:
+        lookups.append(len(tids))
+        return {id_of(done)} & set(tids)
+
+    mp = Mempool(
+        suite=SUITE,
+        chain_id="main",
+        authorize=authorize,
+        is_committed=lambda _t: False,
+        committed_among=committed_among,
+    )
+    out = mp.admit_many([a, b"\x00", a, done, b], height=0, now_ms=1)
+    assert out[0] == id_of(a) and out[4] == id_of(b)
+    assert [o.reject for o in out if isinstance(o, AdmitError)] == [
+        Reject.MALFORMED,
+        Reject.DUPLICATE,
+        Reject.COMMITTED,
+    ]
+    assert lookups == [4]  # one lookup for the batch, malformed bytes left out
+    assert len(mp) == 2 and mp.stats["accepted"] == 2 and mp.stats["duplicate"] == 1
+
+
+def test_pooled_gives_the_decoded_transaction_until_it_leaves() -> None:
+    mp = pool()
+    raw = make_tx("kv", "put", {"key": "a", "value": 1})
+    assert mp.pooled(raw) is None
+    tid = mp.admit(raw, height=0, now_ms=1)
+    found = mp.pooled(raw)
+    assert found is not None and found[0] == tid
+    assert found[1] == msgspec.msgpack.decode(raw, type=Transaction)
+    mp.remove_committed([tid])
+    assert mp.pooled(raw) is None
+
+
+def test_id_and_signature_use_the_exact_body_bytes() -> None:
+    from chaincity.codec import encode
+    from chaincity.mempool.pool import _body_bytes
+
+    raw = make_tx("kv", "put", {"key": "a" * 300, "value": 1})
+    tx = msgspec.msgpack.decode(raw, type=Transaction)
+    assert _body_bytes(raw, tx) == encode(tx.body)

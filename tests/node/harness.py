@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,9 @@ class MemoryStore:
 
     def is_committed(self, tx_id: bytes) -> bool:
         return tx_id in self.receipts
+
+    def committed_among(self, tx_ids: Collection[bytes]) -> set[bytes]:
+        return {t for t in tx_ids if t in self.receipts}
 
     def overlay(self) -> MemView:
         return MemView(self.state)

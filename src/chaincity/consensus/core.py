@@ -142,7 +142,7 @@ class ConsensusCore:
         self.waiting: dict[bytes, list[tuple[int, Proposal, bool]]] = {}
         self.waiting_count = {False: 0, True: 0}
         self.fetcher = Fetcher(vset.size, self.me)
-        self.epoch_hint_round: dict[int, int] = {}
+        self.epoch_hinted: set[int] = set()  # peers told of an epoch change this timer period
 
     # ------------------------------------------------------------ dispatch
 
@@ -262,6 +262,7 @@ class ConsensusCore:
         if event.epoch != self.vset.epoch or event.round != self.round:
             return
         out.extend(self.fetcher.retry(self.round))
+        self.epoch_hinted.clear()  # lagging peers may hear about the epoch again
         self._local_timeout(out)
         out.append(SetTimer(self.vset.epoch, self.round, self._timeout_ms()))
 
@@ -606,12 +607,13 @@ class ConsensusCore:
         self._try_commit(sender, qc, out)
 
     def _hint_epoch_change(self, sender: int, epoch: int, out: list[Action]) -> None:
-        """A peer still in an old epoch: send it the certificate that ended it (once a round)."""
-        if not 0 <= sender < self.vset.size or self.epoch_hint_round.get(sender) == self.round:
+        """A peer still in an old epoch: send it the certificate that ended it
+        (once per peer per timer period, so a lost reply is sent again)."""
+        if not 0 <= sender < self.vset.size or sender in self.epoch_hinted:
             return
         for change in self.epoch_changes:
             if change.cert.data.epoch == epoch:
-                self.epoch_hint_round[sender] = self.round
+                self.epoch_hinted.add(sender)
                 out.append(SendTo(sender, encode(EpochChangeMsg(change))))
 
     # ------------------------------------------------------------ fetching, execution

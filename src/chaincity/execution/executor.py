@@ -87,6 +87,7 @@ class BlockExecutor:
         is_committed: Callable[[bytes], bool],
         params: ExecutionParams | None = None,
         verify_signature: Callable[[bytes, Transaction], bool] | None = None,
+        decoded: Callable[[bytes], tuple[bytes, Transaction] | None] | None = None,
     ) -> None:
         self._suite = suite
         self._chain_id = chain_id
@@ -95,6 +96,9 @@ class BlockExecutor:
         self._is_committed = is_committed
         self._params = params or ExecutionParams()
         self._verify = verify_signature or (lambda _id, tx: verify_tx_signature(suite, tx))
+        # (id, transaction) for bytes this node decoded before (its mempool's), so a
+        # block of pooled transactions is not decoded and hashed a second time.
+        self._decoded = decoded or (lambda _raw: None)
 
     def execute_block(
         self, view: StateView, height: int, block_time_ms: int, txs: Sequence[bytes]
@@ -118,12 +122,8 @@ class BlockExecutor:
     def _admit(
         self, raw: bytes, height: int, block_time_ms: int, seen: set[bytes]
     ) -> tuple[Transaction, bytes, Sender]:
-        try:
-            tx = decode(raw, Transaction, size_max=TX_SIZE_MAX)
-        except CodecError as exc:
-            raise SkipTx(f"malformed transaction: {exc}") from None
+        tid, tx = self._decoded(raw) or self._decode(raw)
         body = tx.body
-        tid = tx_id(self._suite, body)
         if body.chain_id != self._chain_id:
             raise SkipTx("wrong chain", tid)
         if tid in seen or self._is_committed(tid):
@@ -139,6 +139,13 @@ class BlockExecutor:
         except Exception as exc:  # the authorizer's reason, whatever its class
             raise SkipTx(f"sender not authorized: {exc}", tid) from None
         return tx, tid, sender
+
+    def _decode(self, raw: bytes) -> tuple[bytes, Transaction]:
+        try:
+            tx = decode(raw, Transaction, size_max=TX_SIZE_MAX)
+        except CodecError as exc:
+            raise SkipTx(f"malformed transaction: {exc}") from None
+        return tx_id(self._suite, tx.body), tx
 
     def process_tx(
         self,

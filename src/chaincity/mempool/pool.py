@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass
 
-from chaincity.codec import CodecError, decode
+from chaincity.codec import CodecError, Tag, decode, encode, tagged
 from chaincity.crypto import CryptoSuite
 from chaincity.types.identity import MemberCert
 from chaincity.types.primitives import TX_SIZE_MAX
-from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
+from chaincity.types.tx import Transaction
 
 
 class Reject(enum.Enum):
@@ -76,6 +76,11 @@ class _Entry:
     raw: bytes
     sender: bytes
     expiry_height: int
+    # Kept so the executor need not decode and hash the transaction again.
+    tx: Transaction
+
+
+CommittedAmong = Callable[[Collection[bytes]], Container[bytes]]
 
 
 class Mempool:
@@ -89,11 +94,15 @@ class Mempool:
         authorize: Callable[[MemberCert, int], object],
         is_committed: Callable[[bytes], bool],
         params: MempoolParams | None = None,
+        committed_among: CommittedAmong | None = None,
     ) -> None:
         self._suite = suite
         self._chain_id = chain_id
         self._authorize = authorize
-        self._is_committed = is_committed
+        # One ledger lookup for a whole batch when the ledger offers it.
+        self._committed_among: CommittedAmong = committed_among or (
+            lambda tids: {t for t in tids if is_committed(t)}
+        )
         self._params = params or MempoolParams()
         self._ready: OrderedDict[bytes, _Entry] = OrderedDict()
         self._proposed: dict[bytes, _Entry] = {}
@@ -122,6 +131,14 @@ class Mempool:
         """Whether this node already checked the signature of ``tid`` (it is pooled)."""
         return tid in self
 
+    def pooled(self, raw: bytes) -> tuple[bytes, Transaction] | None:
+        """The id and decoded form of ``raw`` if it is pooled (so already checked)."""
+        tid = self._id_of_raw.get(raw)
+        if tid is None:
+            return None
+        entry = self._ready.get(tid) or self._proposed.get(tid)
+        return None if entry is None else (tid, entry.tx)
+
     def admit(self, raw: bytes, height: int, now_ms: int, *, gossip: bool = True) -> bytes:
         """Accept ``raw`` or raise AdmitError; returns the transaction id.
 
@@ -129,11 +146,38 @@ class Mempool:
         sender's certificate is checked at. Accepted local transactions are
         queued for gossip unless ``gossip`` is False (they came from a peer).
         """
-        try:
-            tid, entry = self._check(raw, height, now_ms)
-        except AdmitError as exc:
-            self.stats[exc.reject.value] += 1
-            raise
+        outcome = self.admit_many([raw], height, now_ms, gossip=gossip)[0]
+        if isinstance(outcome, AdmitError):
+            raise outcome
+        return outcome
+
+    def admit_many(
+        self, raws: Sequence[bytes], height: int, now_ms: int, *, gossip: bool = True
+    ) -> list[bytes | AdmitError]:
+        """``admit`` for each of ``raws``, in order: an id or the AdmitError, per
+        transaction. The committed check costs one ledger lookup for the batch."""
+        decoded: list[tuple[bytes, Transaction, bytes] | AdmitError] = []
+        for raw in raws:
+            try:
+                decoded.append(self._check_decoded(raw, height))
+            except AdmitError as exc:
+                decoded.append(exc)
+        fresh = [d[0] for d in decoded if not isinstance(d, AdmitError)]
+        committed = self._committed_among(fresh) if fresh else frozenset()
+        out: list[bytes | AdmitError] = []
+        for raw, d in zip(raws, decoded, strict=True):
+            try:
+                if isinstance(d, AdmitError):
+                    raise d
+                tid, tx, body_raw = d
+                entry = self._check_rest(raw, tid, tx, body_raw, tid in committed, now_ms)
+                out.append(self._accept(raw, tid, entry, gossip))
+            except AdmitError as exc:
+                self.stats[exc.reject.value] += 1
+                out.append(exc)
+        return out
+
+    def _accept(self, raw: bytes, tid: bytes, entry: _Entry, gossip: bool) -> bytes:
         self._ready[tid] = entry
         self._id_of_raw[raw] = tid
         self._per_sender[entry.sender] = self._per_sender.get(entry.sender, 0) + 1
@@ -143,7 +187,8 @@ class Mempool:
             self._gossip.append(raw)
         return tid
 
-    def _check(self, raw: bytes, height: int, now_ms: int) -> tuple[bytes, _Entry]:
+    def _check_decoded(self, raw: bytes, height: int) -> tuple[bytes, Transaction, bytes]:
+        """The checks that need no ledger: size, decoding, chain, expiry window."""
         p = self._params
         if len(raw) > TX_SIZE_MAX:
             raise AdmitError(Reject.TOO_LARGE, f"transaction larger than {TX_SIZE_MAX} bytes")
@@ -152,7 +197,8 @@ class Mempool:
         except CodecError as exc:
             raise AdmitError(Reject.MALFORMED, f"malformed transaction: {exc}") from None
         body = tx.body
-        tid = tx_id(self._suite, body)
+        body_raw = _body_bytes(raw, tx)
+        tid = self._suite.tagged_hash(Tag.TX, body_raw)  # = tx_id(suite, body)
         if body.chain_id != self._chain_id:
             raise AdmitError(Reject.WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}", tid)
         if body.expiry_height <= height:
@@ -163,22 +209,32 @@ class Mempool:
                 f"expiry height must be at most {height + p.expiry_window}",
                 tid,
             )
+        return tid, tx, body_raw
+
+    def _check_rest(
+        self, raw: bytes, tid: bytes, tx: Transaction, body_raw: bytes, committed: bool, now_ms: int
+    ) -> _Entry:
+        """Duplicates, limits, the signature and the sender, cheapest first."""
+        p = self._params
+        body = tx.body
+        # Checked here, not with decoding: an earlier copy in the same batch counts.
         if tid in self:
             raise AdmitError(Reject.DUPLICATE, "transaction already pending", tid)
-        if self._is_committed(tid):
+        if committed:
             raise AdmitError(Reject.COMMITTED, "transaction already committed", tid)
         sender = body.sender.body.public_key
         if len(self) >= p.count_max or self._bytes + len(raw) > p.bytes_max:
             raise AdmitError(Reject.FULL, "mempool is full; retry later", tid)
         if self._per_sender.get(sender, 0) >= p.per_sender_max:
             raise AdmitError(Reject.SENDER_LIMIT, "too many pending transactions from sender", tid)
-        if not verify_tx_signature(self._suite, tx):
+        # = verify_tx_signature(suite, tx), without encoding the body again.
+        if not self._suite.verify(sender, tagged(Tag.TX, body_raw), tx.signature):
             raise AdmitError(Reject.BAD_SIGNATURE, "signature does not verify", tid)
         try:
             self._authorize(body.sender, now_ms)
         except Exception as exc:  # the authorizer's own reason
             raise AdmitError(Reject.UNAUTHORIZED, f"sender not authorized: {exc}", tid) from None
-        return tid, _Entry(raw, sender, body.expiry_height)
+        return _Entry(raw, sender, body.expiry_height, tx)
 
     def take(self, count_max: int, bytes_max: int) -> list[tuple[bytes, bytes]]:
         """Move up to ``count_max`` ready transactions (oldest first, within
@@ -253,3 +309,13 @@ class Mempool:
             self._per_sender[entry.sender] = left
         else:
             del self._per_sender[entry.sender]
+
+
+def _body_bytes(raw: bytes, tx: Transaction) -> bytes:
+    """The canonical bytes of ``tx.body``, cut out of ``raw`` (which ``decode``
+    checked is canonical): a two-element array header, the body, then the
+    signature as bin 8 (marker, length, bytes; signatures are under 256 bytes)."""
+    sig_size = len(tx.signature) + 2
+    if raw[:1] == b"\x92" and len(tx.signature) < 256 and len(raw) > sig_size + 1:
+        return raw[1 : len(raw) - sig_size]
+    return encode(tx.body)

@@ -12,7 +12,6 @@ same class runs in the node and under tests.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -68,6 +67,7 @@ GOSSIP_BATCH_MAX = 1_000
 SKIPPED_REMEMBERED_MAX = 10_000
 LATENCY_TRACKED_MAX = 200_000
 TICK_MS = 500  # housekeeping period
+DEFER = True
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
 
 
@@ -115,6 +115,7 @@ class ChainRuntime:
             authorize=authorize,
             is_committed=deps.store.is_committed,
             params=MempoolParams(expiry_window=g.params.tx_expiry_blocks_max),
+            committed_among=deps.store.committed_among,
         )
         self._executor = BlockExecutor(
             suite=deps.suite,
@@ -124,6 +125,7 @@ class ChainRuntime:
             is_committed=self._is_committed,
             params=ExecutionParams(expiry_window=g.params.tx_expiry_blocks_max),
             verify_signature=self._verify_once,
+            decoded=self.mempool.pooled,
         )
         self.payload_hash = default_payload_hash(deps.suite)
         self.core: ConsensusCore | None = None
@@ -134,6 +136,7 @@ class ChainRuntime:
         self._submitted_ms: dict[bytes, int] = {}
         self.halted: str | None = None
         self._held: RequestPayload | None = None
+        self._deferred: list[Commit] = []  # committed, to execute once the core is idle
         self._idle_timer: TimerHandle | None = None
         self._tick_timer: TimerHandle | None = None
         self._last_tx_height = 0
@@ -185,6 +188,7 @@ class ChainRuntime:
                 timer.cancel()
         self._timer = self._idle_timer = self._tick_timer = None
         self._held = None
+        self._deferred.clear()
 
     def _core_config(self) -> CoreConfig:
         return CoreConfig(
@@ -221,6 +225,7 @@ class ChainRuntime:
                 timer.cancel()
         self._timer = self._idle_timer = None
         self._held = None
+        self._deferred.clear()  # the core rebuilt from storage commits them again
         self.start()
 
     # ------------------------------------------------------------ events in
@@ -249,9 +254,11 @@ class ChainRuntime:
             return
         queue: list[Event] = [event]
         try:
-            while queue:
+            while queue and not self.halted:
                 actions = self.core.handle(queue.pop(0))
                 queue.extend(self._carry_out(actions))
+                if not queue:
+                    queue.extend(self._execute_deferred())
         except Exception as exc:
             # Our own invariant broke (input errors never raise this far): the core
             # and the ledger may now disagree, so this chain stops rather than
@@ -259,6 +266,18 @@ class ChainRuntime:
             log.exception("%s: internal error; stopping this chain", self.chain_id)
             self.halted = f"internal error: {type(exc).__name__}: {exc}"
             self.stop()
+
+    def _execute_deferred(self) -> list[Event]:
+        """Execute the blocks committed while the core was busy. Done once the core
+        has nothing left to do, so votes and proposals leave before the (long)
+        execution instead of after it; votes do not depend on it."""
+        if not self._deferred:
+            return []
+        commit = self._deferred.pop(0)
+        events = self._commit(commit)
+        if self._held is not None and not self._deferred and self._needs_progress():
+            events.append(self._take_held())
+        return events
 
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []
@@ -285,10 +304,18 @@ class ChainRuntime:
             elif isinstance(action, FetchBlock):
                 self._fetch(action)
             elif isinstance(action, Commit):
-                follow_up.extend(self._commit(action))
+                if DEFER and action.epoch_change is None and not self._deferred_blocked(actions):
+                    self._deferred.append(action)
+                else:
+                    follow_up.extend(self._commit(action))
             elif isinstance(action, EpochChanged):
                 log.info("%s: epoch %d begins", self.chain_id, action.change.next_set.epoch)
         return follow_up
+
+    @staticmethod
+    def _deferred_blocked(actions: list[Action]) -> bool:
+        # An epoch change reconfigures the core around its commit: keep it in order.
+        return any(isinstance(a, EpochChanged) for a in actions)
 
     def _set_timer(self, action: SetTimer) -> None:
         if self._timer is not None:
@@ -310,18 +337,24 @@ class ChainRuntime:
         return []
 
     def _release_held(self) -> None:
+        if self._held is not None:
+            self._feed(self._take_held())
+
+    def _take_held(self) -> Event:
         held, self._held = self._held, None
+        assert held is not None
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if held is not None:
-            self._feed(self._payload(held))
+        return self._payload(held)
 
     def _needs_progress(self) -> bool:
         """Blocks must keep coming while transactions are uncommitted, or executed
         but not yet attested by a committed header (their proofs need one)."""
         core = self.core
         if core is not None and any(p.block.txs for p in core.tree.blocks.values()):
+            return True
+        if any(p.block.txs for c in self._deferred for p in c.proposals):
             return True
         tip_header = self.store.header(self.store.tip_height())
         return tip_header is not None and self._last_tx_height > tip_header.exec_height
@@ -421,7 +454,10 @@ class ChainRuntime:
             return
         path, _ = self.core.tree.path_from_root(parent_hash)
         on_branch = {p.block.header.round for _, p in path}
-        for r in [r for r in self._proposed if r not in on_branch]:
+        # Rounds up to the root's are committed: their execution (which may be
+        # deferred) removes or gives back their transactions.
+        committed_round = self.core.tree.root.round
+        for r in [r for r in self._proposed if r > committed_round and r not in on_branch]:
             self.mempool.requeue(self._proposed.pop(r))
 
     def _requeue_dead_proposals(self, committed_round: int) -> None:
@@ -451,11 +487,10 @@ class ChainRuntime:
         except CodecError:
             self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
             return
-        height, now = self.store.tip_height(), self.deps.now_ms()
-        for raw in batch.txs:
-            # Duplicates are the common case; every refusal is counted in mempool stats.
-            with contextlib.suppress(AdmitError):
-                self.mempool.admit(raw, height, now, gossip=False)
+        # Duplicates are the common case; every refusal is counted in mempool stats.
+        self.mempool.admit_many(
+            batch.txs, self.store.tip_height(), self.deps.now_ms(), gossip=False
+        )
         if self._held is not None and self.mempool.ready_count:
             self._release_held()
 
@@ -499,13 +534,11 @@ class ChainRuntime:
     # ------------------------------------------------------------ API (ChainService)
 
     def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
-        height, now = self.store.tip_height(), self.deps.now_ms()
+        now = self.deps.now_ms()
         out = []
-        for raw in raws:
-            try:
-                tid = self.mempool.admit(raw, height, now)
-            except AdmitError as exc:
-                out.append(SubmitOutcome(exc.tx_id, exc))
+        for tid in self.mempool.admit_many(raws, self.store.tip_height(), now):
+            if isinstance(tid, AdmitError):
+                out.append(SubmitOutcome(tid.tx_id, tid))
                 continue
             if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
                 self._submitted_ms[tid] = now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ class LedgerStore:
         # Uncommitted blocks consensus asked to keep (they may exist nowhere else
         # after a crash); by block hash, pruned once the tip passes them.
         self._pending_table = f"{ledger.chain_id}/pending"
+        self._txs_table = f"{ledger.chain_id}/txs"
         kv.open_tables([self._pending_table])
         self._suite = suite
         self._results: OrderedDict[int, ExecResult] = OrderedDict()
@@ -114,6 +116,12 @@ class LedgerStore:
 
     def is_committed(self, tx_id: bytes) -> bool:
         return self.ledger.is_committed(tx_id)
+
+    def committed_among(self, tx_ids: Collection[bytes]) -> set[bytes]:
+        # One read transaction for the batch: opening one per id cost more than
+        # the lookups. The table is the ledger's transaction index.
+        with self._kv.read() as txn:
+            return {t for t in tx_ids if txn.get(self._txs_table, t) is not None}
 
     def overlay(self) -> StateView:
         return self.ledger.state.overlay()

@@ -6,6 +6,7 @@ use any object with these methods.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 from chaincity.execution.executor import StateView
@@ -47,6 +48,10 @@ class ChainStore(Protocol):
     def receipt(self, tx_id: bytes) -> Receipt | None: ...
 
     def is_committed(self, tx_id: bytes) -> bool: ...
+
+    def committed_among(self, tx_ids: Collection[bytes]) -> set[bytes]:
+        """The committed ones among ``tx_ids`` (one lookup for a whole batch)."""
+        ...
 
     def overlay(self) -> StateView:
         """A copy-on-write view over the latest committed state."""

@@ -48,7 +48,12 @@ class WriteTxn(ReadTxn):
     @abstractmethod
     def delete(self, table: str, key: bytes) -> None: ...
 
-    def put_many(self, table: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+    def put_many(
+        self, table: str, items: Iterable[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
+        """Put every item; ``append`` promises the keys come in increasing order and above
+        every key in the table (an engine may store them faster; a broken promise raises
+        StorageError)."""
         for key, value in items:
             self.put(table, key, value)
 
@@ -83,11 +88,14 @@ class LmdbConfig:
 
 
 class _LmdbRead(ReadTxn):
-    __slots__ = ("_dbs", "_txn")
+    __slots__ = ("_cursors", "_dbs", "_txn")
 
     def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
         self._txn = txn
         self._dbs = dbs
+        # One cursor per table serves every seek: opening one per seek costs more than
+        # the seek itself when an update looks up thousands of keys.
+        self._cursors: dict[str, Any] = {}
 
     def _db(self, table: str) -> Any:
         db = self._dbs.get(table)
@@ -100,10 +108,12 @@ class _LmdbRead(ReadTxn):
         return value
 
     def seek(self, table: str, key: bytes) -> tuple[bytes, bytes] | None:
-        with self._txn.cursor(db=self._db(table)) as cursor:
-            if not cursor.set_range(key):
-                return None
-            return bytes(cursor.key()), bytes(cursor.value())
+        cursor = self._cursors.get(table)
+        if cursor is None:
+            cursor = self._cursors[table] = self._txn.cursor(db=self._db(table))
+        if not cursor.set_range(key):
+            return None
+        return bytes(cursor.key()), bytes(cursor.value())
 
     def scan(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         with self._txn.cursor(db=self._db(table)) as cursor:
@@ -122,9 +132,13 @@ class _LmdbWrite(_LmdbRead, WriteTxn):
     def delete(self, table: str, key: bytes) -> None:
         self._txn.delete(key, db=self._db(table))
 
-    def put_many(self, table: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+    def put_many(
+        self, table: str, items: Iterable[tuple[bytes, bytes]], *, append: bool = False
+    ) -> None:
         with self._txn.cursor(db=self._db(table)) as cursor:
-            cursor.putmulti(items)
+            consumed, added = cursor.putmulti(items, append=append)
+        if append and added != consumed:
+            raise StorageError(f"keys put to {table!r} are not in order after its last key")
 
     def delete_many(self, table: str, keys: Iterable[bytes]) -> None:
         delete, db = self._txn.delete, self._db(table)

@@ -51,11 +51,12 @@ KEY_SIZE_MAX = 256  # namespace included
 VALUE_SIZE_MAX = 64 * 1024
 CHANGES_MAX = 1_000_000  # per version
 WINDOW_DEFAULT = 128
-PAGE_CACHE_DEFAULT = 50_000  # pages (about 1-2 KiB each in memory)
+PAGE_CACHE_DEFAULT = 400_000  # pages, about 3.5 KiB each at most: the latest tree of 4*10^6 keys
 U64_MAX = 2**64 - 1
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
+_NIBBLES = [bytes((i,)) for i in range(16)]
 _TOMBSTONE = b"\x00"
 _PRESENT = b"\x01"
 
@@ -258,7 +259,9 @@ class AuthenticatedState:
         raise StateCorruption("state tree deeper than the key hash")
 
     def _page(self, txn: ReadTxn, version: int, path: bytes) -> Page:
-        node_key = _node_key(version, path)
+        return self.page_at(txn, _node_key(version, path))
+
+    def page_at(self, txn: ReadTxn, node_key: bytes) -> Page:
         page = self._cache.get(node_key)
         if page is None:
             raw = txn.get(self._tables["nodes"], node_key)
@@ -370,7 +373,10 @@ class AuthenticatedState:
 
     def _write(self, txn: WriteTxn, update: StateUpdate) -> None:
         tables = self._tables
-        txn.put_many(tables["nodes"], [(node_key, raw) for node_key, raw, _page in update.pages])
+        # A version's node keys sort after every key stored (they start with the version):
+        # appended in order, they fill LMDB pages densely with no search or split.
+        pages = sorted((node_key, raw) for node_key, raw, _page in update.pages)
+        txn.put_many(tables["nodes"], pages, append=True)
         txn.put_many(tables["values"], update.values)
         if update.stale.nodes or update.stale.values:
             txn.put(
@@ -394,8 +400,9 @@ class AuthenticatedState:
                 stale = msgspec.msgpack.decode(raw, type=_StaleList)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise StateCorruption(f"stale list {stale_key.hex()} does not decode") from None
-            txn.delete_many(tables["nodes"], stale.nodes)
-            txn.delete_many(tables["values"], stale.values)
+            # In key order, neighbouring deletions hit the LMDB pages just touched.
+            txn.delete_many(tables["nodes"], sorted(stale.nodes))
+            txn.delete_many(tables["values"], sorted(stale.values))
             done.append(stale_key)
         for stale_key in done:
             txn.delete(tables["stale"], stale_key)
@@ -404,7 +411,12 @@ class AuthenticatedState:
         """Record that ``update``'s transaction committed."""
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
+        cache = self._cache
         with _gc_paused():
+            # The replaced pages serve only reads of older versions: dropping them keeps
+            # the cache to about the latest tree, which is what updates read.
+            for node_key in update.stale.nodes:
+                cache.pop(node_key, None)
             for node_key, _raw, page in update.pages:
                 self._remember(node_key, page)
 
@@ -432,13 +444,16 @@ class AuthenticatedState:
 class _TreeWriter:
     """Applies sorted key-hash changes to pages, collecting the new pages of a version."""
 
-    __slots__ = ("_hasher", "_state", "_txn", "_update")
+    __slots__ = ("_hasher", "_pages", "_prefix", "_stale", "_state", "_txn", "_version")
 
     def __init__(self, state: AuthenticatedState, txn: ReadTxn, update: StateUpdate) -> None:
         self._state = state
         self._txn = txn
-        self._update = update
         self._hasher = state.hasher
+        self._version = update.version
+        self._prefix = _U64.pack(update.version)
+        self._pages = update.pages
+        self._stale = update.stale.nodes
 
     def apply(
         self, page: Page, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
@@ -447,16 +462,23 @@ class _TreeWriter:
         mask of the slots changed (their inner hashes are left for the caller to redo)."""
         if depth >= PAGE_DEPTH_MAX:
             raise StateCorruption("two keys share a whole key hash")
+        byte_at, shift = depth >> 1, 0 if depth & 1 else 4
+        count = len(changes)
+        if count == 1:  # the common case below the top pages of a batch
+            index = (changes[0][0][byte_at] >> shift) & 0x0F
+            slot = self._slot(page.slots[index], depth + 1, path + _NIBBLES[index], changes)
+            page.set_slot(index, slot)
+            return 1 << index
         dirty = 0
         start = 0
-        count = len(changes)
         while start < count:
-            index = nibble(changes[start][0], depth)
+            index = (changes[start][0][byte_at] >> shift) & 0x0F
             end = start + 1
-            while end < count and nibble(changes[end][0], depth) == index:
+            while end < count and (changes[end][0][byte_at] >> shift) & 0x0F == index:
                 end += 1
-            child_path = path + bytes((index,))
-            slot = self._slot(page.slots[index], depth + 1, child_path, changes[start:end])
+            slot = self._slot(
+                page.slots[index], depth + 1, path + _NIBBLES[index], changes[start:end]
+            )
             page.set_slot(index, slot)
             dirty |= 1 << index
             start = end
@@ -466,13 +488,14 @@ class _TreeWriter:
         self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
     ) -> Slot:
         if type(slot) is Child:
-            page = self._state.load_page(self._txn, slot.version, path).copy()
-            self._update.stale.nodes.append(_node_key(slot.version, path))
+            node_key = _U64.pack(slot.version) + path
+            page = self._state.page_at(self._txn, node_key).copy()
+            self._stale.append(node_key)
             return self._finish(page, self.apply(page, depth, path, changes), path)
         if len(changes) == 1:  # the common case at the bottom of a batch
             key_hash, value_hash = changes[0]
             if slot is None or slot.key_hash == key_hash:
-                return None if value_hash is None else Leaf.of(key_hash, value_hash)
+                return None if value_hash is None else Leaf(key_hash + value_hash)
             if value_hash is None:
                 return slot
         leaves = [(k, v) for k, v in changes if v is not None]
@@ -495,9 +518,10 @@ class _TreeWriter:
         if lone is not None:
             return lone  # a page under one key collapses into its leaf
         page.rehash(self._hasher, dirty)
-        return Child(self._update.version, self.write_page(page, path))
+        return Child(self._version, self.write_page(page, path))
 
     def write_page(self, page: Page, path: bytes) -> bytes:
-        node_key = _node_key(self._update.version, path)
-        self._update.pages.append((node_key, page.encode(), page))
+        """Record ``page`` (complete: it is frozen here) as written at ``path``."""
+        self._pages.append((self._prefix + path, page.encode(), page))
+        page.freeze()
         return page.top(self._hasher)

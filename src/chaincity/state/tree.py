@@ -85,26 +85,26 @@ Slot = Leaf | Child | None
 class Hasher:
     """The suite's tagged hashes for leaves and nodes, with the tag prefixes built once."""
 
-    __slots__ = ("_hash", "_leaf_prefix", "_node_prefix", "size", "zero")
+    __slots__ = ("hash_fn", "leaf_prefix", "node_prefix", "size", "zero")
 
     def __init__(self, suite: CryptoSuite) -> None:
-        self._hash: Callable[[bytes], bytes] = suite.hash
-        self._leaf_prefix = bytes((len(Tag.STATE_LEAF),)) + Tag.STATE_LEAF
-        self._node_prefix = bytes((len(Tag.STATE_NODE),)) + Tag.STATE_NODE
+        self.hash_fn: Callable[[bytes], bytes] = suite.hash
+        self.leaf_prefix = bytes((len(Tag.STATE_LEAF),)) + Tag.STATE_LEAF
+        self.node_prefix = bytes((len(Tag.STATE_NODE),)) + Tag.STATE_NODE
         self.size = suite.hash_size
         self.zero = bytes(self.size)
 
     def key(self, key: bytes) -> bytes:
-        return self._hash(key)
+        return self.hash_fn(key)
 
     def value(self, value: bytes) -> bytes:
-        return self._hash(value)
+        return self.hash_fn(value)
 
     def leaf(self, key_hash: bytes, value_hash: bytes) -> bytes:
-        return self._hash(self._leaf_prefix + key_hash + value_hash)
+        return self.hash_fn(self.leaf_prefix + key_hash + value_hash)
 
     def node(self, left: bytes, right: bytes) -> bytes:
-        return self._hash(self._node_prefix + left + right)
+        return self.hash_fn(self.node_prefix + left + right)
 
     def leaf_of(self, leaf: Leaf) -> bytes:
         if not leaf.leaf_hash:
