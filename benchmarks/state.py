@@ -12,6 +12,7 @@ what the code costs when other processes share the machine.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import tempfile
@@ -95,6 +96,8 @@ def run(size: int, base_dir: str, batches: list[int], with_proofs: bool) -> None
                 f"keys={size:>9,}  proof size mean {mean_b:.0f} B, max {max_b:.0f} B;"
                 f" {verify_rate:,.0f} verifications/s"
             )
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"keys={size:>9,}  peak memory {rss_mib:,.0f} MiB (whole process so far)")
         store.close()
     finally:
         shutil.rmtree(path, ignore_errors=True)

@@ -199,3 +199,28 @@ def test_same_block_gives_same_receipts_root_on_a_fresh_node() -> None:
     assert a.receipts_root == b.receipts_root
     c = executor().execute_block(DictView(), 3, 9, list(reversed(blk)))
     assert c.receipts_root != a.receipts_root
+
+
+def test_uses_the_decoded_form_it_is_given_and_decodes_the_rest(view: DictView) -> None:
+    known = tx("kv", "put", {"key": "a", "value": 1})
+    other = tx("kv", "put", {"key": "b", "value": 2}, nonce=2)
+    decoded_tx = msgspec.msgpack.decode(known, type=_Tx)
+    asked: list[bytes] = []
+
+    def decoded(raw: bytes) -> tuple[bytes, _Tx] | None:
+        asked.append(raw)
+        return (tx_id(SUITE, decoded_tx.body), decoded_tx) if raw == known else None
+
+    ex = BlockExecutor(
+        suite=SUITE,
+        chain_id="main",
+        registry=builtin_registry(),
+        authorize=authorize,
+        is_committed=lambda _t: False,
+        decoded=decoded,
+    )
+    result = ex.execute_block(view, 10, 1_000, [known, other, b"\x01junk"])
+    assert asked == [known, other, b"\x01junk"]
+    assert [r.status for r in result.receipts] == [RECEIPT_OK, RECEIPT_OK]
+    assert result.receipts[1].tx_id == tx_id(SUITE, msgspec.msgpack.decode(other, type=_Tx).body)
+    assert len(result.skipped) == 1 and result.skipped[0][1].startswith("malformed")

@@ -136,3 +136,22 @@ def test_a_healthy_network_proposes_each_transaction_once() -> None:
     assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids))
     slots = [raw for h in range(stores[0].tip_height() + 1) for raw in stores[0].block(h).txs]  # type: ignore[union-attr]
     assert len(slots) == len(set(slots)) == 40
+
+
+def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    outcomes = net.nodes[0].submit(
+        [make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(3)]
+    )
+    ids = [o.tx_id for o in outcomes]
+    assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids))
+    height = stores[0].receipt(ids[0]).height  # type: ignore[union-attr]
+    first = net.nodes[0].block(height)
+    assert first is not None and set(first["tx_ids"]) >= {t.hex() for t in ids[:1]}
+    first["tx_ids"].clear()  # a caller changing its copy does not change the node's
+    first["header"]["height"] = -1
+    again = net.nodes[0].block(height)
+    assert again is not None and ids[0].hex() in again["tx_ids"]
+    assert again["header"]["height"] == height
+    assert net.nodes[0].block(stores[0].tip_height() + 1) is None

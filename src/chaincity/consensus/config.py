@@ -9,6 +9,7 @@ from chaincity.crypto import CryptoSuite
 from chaincity.types.block import Block, BlockHeader
 from chaincity.types.consensus import (
     ConsensusMessage,
+    EpochChangeCert,
     ExecResult,
     Proposal,
     QuorumCert,
@@ -58,6 +59,9 @@ class Recovery:
     root_cert: QuorumCert | None  # its commit certificate (None for an epoch root)
     exec_results: tuple[ExecResult, ...]  # recent executed results, the latest last
     blocks: tuple[Proposal, ...] = ()  # uncommitted blocks it persisted (PersistBlock)
+    # Recent epoch changes from its ledger (Commit.epoch_change), to hand to
+    # validators still in an old epoch.
+    epoch_changes: tuple[EpochChangeCert, ...] = ()
 
 
 def get_leader(vset: ValidatorSet, round_: int) -> int:

@@ -93,7 +93,7 @@ class ConsensusCore:
         recent = recovery.exec_results[-EXEC_RESULTS_MAX:]
         self.exec_results: dict[int, ExecResult] = {r.height: r for r in recent}
         self.exec_latest = recent[-1]
-        self.epoch_changes: list[EpochChangeCert] = []
+        self.epoch_changes = list(recovery.epoch_changes[-EPOCH_CHANGES_MAX:])
         self.future_epoch: list[tuple[int, bytes]] = []
         self.high_qc: QuorumCert
         self.last_tc: TimeoutCert | None

@@ -67,8 +67,12 @@ GOSSIP_BATCH_MAX = 1_000
 SKIPPED_REMEMBERED_MAX = 10_000
 LATENCY_TRACKED_MAX = 200_000
 TICK_MS = 500  # housekeeping period
-DEFER = True
+BLOCK_SUMMARIES_MAX = 16
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
+
+
+# A committed block as the API shows it: hash, header, transaction ids (hex).
+_BlockSummary = tuple[str, dict[str, Any], tuple[str | None, ...]]
 
 
 class Outbox(Protocol):
@@ -134,9 +138,9 @@ class ChainRuntime:
         self._proposed: dict[int, list[bytes]] = {}  # round -> pooled tx ids in that round's blocks
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
+        self._summaries: OrderedDict[int, _BlockSummary] = OrderedDict()
         self.halted: str | None = None
         self._held: RequestPayload | None = None
-        self._deferred: list[Commit] = []  # committed, to execute once the core is idle
         self._idle_timer: TimerHandle | None = None
         self._tick_timer: TimerHandle | None = None
         self._last_tx_height = 0
@@ -188,7 +192,6 @@ class ChainRuntime:
                 timer.cancel()
         self._timer = self._idle_timer = self._tick_timer = None
         self._held = None
-        self._deferred.clear()
 
     def _core_config(self) -> CoreConfig:
         return CoreConfig(
@@ -225,7 +228,6 @@ class ChainRuntime:
                 timer.cancel()
         self._timer = self._idle_timer = None
         self._held = None
-        self._deferred.clear()  # the core rebuilt from storage commits them again
         self.start()
 
     # ------------------------------------------------------------ events in
@@ -257,8 +259,6 @@ class ChainRuntime:
             while queue and not self.halted:
                 actions = self.core.handle(queue.pop(0))
                 queue.extend(self._carry_out(actions))
-                if not queue:
-                    queue.extend(self._execute_deferred())
         except Exception as exc:
             # Our own invariant broke (input errors never raise this far): the core
             # and the ledger may now disagree, so this chain stops rather than
@@ -266,18 +266,6 @@ class ChainRuntime:
             log.exception("%s: internal error; stopping this chain", self.chain_id)
             self.halted = f"internal error: {type(exc).__name__}: {exc}"
             self.stop()
-
-    def _execute_deferred(self) -> list[Event]:
-        """Execute the blocks committed while the core was busy. Done once the core
-        has nothing left to do, so votes and proposals leave before the (long)
-        execution instead of after it; votes do not depend on it."""
-        if not self._deferred:
-            return []
-        commit = self._deferred.pop(0)
-        events = self._commit(commit)
-        if self._held is not None and not self._deferred and self._needs_progress():
-            events.append(self._take_held())
-        return events
 
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []
@@ -304,18 +292,10 @@ class ChainRuntime:
             elif isinstance(action, FetchBlock):
                 self._fetch(action)
             elif isinstance(action, Commit):
-                if DEFER and action.epoch_change is None and not self._deferred_blocked(actions):
-                    self._deferred.append(action)
-                else:
-                    follow_up.extend(self._commit(action))
+                follow_up.extend(self._commit(action))
             elif isinstance(action, EpochChanged):
                 log.info("%s: epoch %d begins", self.chain_id, action.change.next_set.epoch)
         return follow_up
-
-    @staticmethod
-    def _deferred_blocked(actions: list[Action]) -> bool:
-        # An epoch change reconfigures the core around its commit: keep it in order.
-        return any(isinstance(a, EpochChanged) for a in actions)
 
     def _set_timer(self, action: SetTimer) -> None:
         if self._timer is not None:
@@ -353,8 +333,6 @@ class ChainRuntime:
         but not yet attested by a committed header (their proofs need one)."""
         core = self.core
         if core is not None and any(p.block.txs for p in core.tree.blocks.values()):
-            return True
-        if any(p.block.txs for c in self._deferred for p in c.proposals):
             return True
         tip_header = self.store.header(self.store.tip_height())
         return tip_header is not None and self._last_tx_height > tip_header.exec_height
@@ -454,10 +432,7 @@ class ChainRuntime:
             return
         path, _ = self.core.tree.path_from_root(parent_hash)
         on_branch = {p.block.header.round for _, p in path}
-        # Rounds up to the root's are committed: their execution (which may be
-        # deferred) removes or gives back their transactions.
-        committed_round = self.core.tree.root.round
-        for r in [r for r in self._proposed if r > committed_round and r not in on_branch]:
+        for r in [r for r in self._proposed if r not in on_branch]:
             self.mempool.requeue(self._proposed.pop(r))
 
     def _requeue_dead_proposals(self, committed_round: int) -> None:
@@ -568,23 +543,43 @@ class ChainRuntime:
 
     def block(self, height: int | None) -> dict[str, Any] | None:
         h = self.store.tip_height() if height is None else height
-        block = self.store.block(h)
-        if block is None:
+        summary = self._block_summary(h)
+        if summary is None:
             return None
         cert = self.store.commit_cert(h)
         result = self.store.exec_result(h)
         return {
-            "hash": block_hash(self.suite, block.header).hex(),
+            "hash": summary[0],
             "result": None
             if result is None
             else {
                 "state_root": result.state_root.hex(),
                 "receipts_root": result.receipts_root.hex(),
             },
-            "header": header_to_json(block.header),
-            "tx_ids": [_tx_id_or_none(self.suite, raw) for raw in block.txs],
+            "header": dict(summary[1]),
+            "tx_ids": list(summary[2]),
             "commit_cert": None if cert is None else encode(cert).hex(),
         }
+
+    def _block_summary(self, height: int) -> _BlockSummary | None:
+        """Hash, header and transaction ids of a committed block, remembered for the
+        latest few heights: a client polling the tip would otherwise make the node
+        decode and hash every transaction of the block on each poll."""
+        summary = self._summaries.get(height)
+        if summary is not None:
+            return summary
+        block = self.store.block(height)
+        if block is None:
+            return None
+        summary = (
+            block_hash(self.suite, block.header).hex(),
+            header_to_json(block.header),
+            tuple(_tx_id_or_none(self.suite, raw) for raw in block.txs),
+        )
+        self._summaries[height] = summary
+        if len(self._summaries) > BLOCK_SUMMARIES_MAX:
+            self._summaries.popitem(last=False)
+        return summary
 
     def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]:
         height = self.store.tip_height()

@@ -1,7 +1,7 @@
 """Member certificate checks with the expensive part done once per certificate.
 
 The CA signature over a certificate never changes, so it is verified once and
-remembered by the certificate's bytes; the validity window and revocation are
+remembered by the certificate; the validity window and revocation are
 checked on every call, against the time given.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Container, Mapping
 
-from chaincity.codec import encode
 from chaincity.crypto import CryptoSuite
 from chaincity.execution.context import Sender
 from chaincity.types.identity import (
@@ -37,10 +36,12 @@ class CachedAuthorizer:
         self._ca_keys = dict(ca_keys)
         self._revoked = revoked
         self._role = required_role
-        self._verified: OrderedDict[bytes, Sender] = OrderedDict()
+        # Keyed by the certificate itself (a frozen struct: hashed and compared field
+        # by field, so any change to it is another key), cheaper than its bytes.
+        self._verified: OrderedDict[MemberCert, Sender] = OrderedDict()
 
     def __call__(self, cert: MemberCert, now_ms: int) -> Sender:
-        key = encode(cert)
+        key = cert
         sender = self._verified.get(key)
         if sender is None:
             verify_member_cert(

@@ -42,6 +42,7 @@ from chaincity.sim.checkers import Checkers
 from chaincity.sim.config import SimConfig
 from chaincity.types.block import Block, BlockHeader, block_hash
 from chaincity.types.consensus import (
+    EpochChangeCert,
     ExecResult,
     Proposal,
     QuorumCert,
@@ -74,6 +75,7 @@ class Node:
     vset_epoch: int = 0
     executed: list[ExecResult] = field(default_factory=list)
     block_store: dict[bytes, Proposal] = field(default_factory=dict)  # durable, uncommitted
+    epoch_changes: list[EpochChangeCert] = field(default_factory=list)  # durable, with commits
     byzantine: Byzantine | None = None
     timer_gen: int = 0
     life: int = 0  # bumps at each crash, voiding the dead life's pending events
@@ -201,6 +203,7 @@ class World:
             root_cert=node.last_cert,
             exec_results=tuple(executed[-RECENT_EXEC_MAX:]),
             blocks=tuple(node.block_store.values()),
+            epoch_changes=tuple(node.epoch_changes),
         )
         node.core = ConsensusCore(
             self.core_config(node), recovery, self.rules_factory(node.index), self.cache
@@ -368,6 +371,7 @@ class World:
             if node.index not in self.byzantine:
                 self.checkers.on_epoch_change(node.index, change, self.now_ms)
             node.vset_epoch = change.next_set.epoch
+            node.epoch_changes = [*node.epoch_changes, change][-16:]
 
     def schedule_execution(self, node: Node, p: Proposal, bh: bytes) -> None:
         """Execution as a pure function of the committed chain, after a seeded delay."""

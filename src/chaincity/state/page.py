@@ -129,17 +129,37 @@ class Page(msgspec.Struct, gc=False):
         return hasher.leaf_of(leaf)
 
     def top(self, hasher: Hasher) -> bytes:
-        return self.hash_at(hasher, 1)
+        return self.inner[1] or self.hash_at(hasher, 1)
 
     def rehash(self, hasher: Hasher, dirty_slots: int) -> None:
         """Recompute the inner hashes above the slots in the ``dirty_slots`` mask.
 
         Written flat (no call per position): it runs for every page an update
-        touches, about 1.5 pages per changed key.
+        touches, one to three pages per changed key.
         """
         occupied, leaves, slots, inner = self.occupied, self.leaves, self.slots, self.inner
         assert isinstance(inner, list), "a committed page is changed"
         hash_fn, prefix = hasher.hash_fn, hasher.node_prefix
+        if not dirty_slots:
+            return
+        if dirty_slots & (dirty_slots - 1) == 0:  # one slot (most pages): walk straight up
+            position = _FIRST_SLOT + dirty_slots.bit_length() - 1
+            current = _child_hash(hasher, slots, inner, occupied, leaves, position)
+            while position > 1:
+                parent = position >> 1
+                mask = occupied & _RANGE[parent]
+                if mask & (mask - 1) or (mask and not leaves & mask):
+                    sibling = _child_hash(hasher, slots, inner, occupied, leaves, position ^ 1)
+                    if position & 1:
+                        current = hash_fn(prefix + sibling + current)
+                    else:
+                        current = hash_fn(prefix + current + sibling)
+                    inner[parent] = current
+                else:
+                    inner[parent] = None
+                    current = _child_hash(hasher, slots, inner, occupied, leaves, parent)
+                position = parent
+            return
         dirty = dirty_slots
         for first in (8, 4, 2, 1):  # the first position of each level, bottom up
             above = 0

@@ -20,12 +20,11 @@ Tables (``<prefix>`` is chain-scoped):
 
 from __future__ import annotations
 
-import gc
 import struct
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -51,7 +50,7 @@ KEY_SIZE_MAX = 256  # namespace included
 VALUE_SIZE_MAX = 64 * 1024
 CHANGES_MAX = 1_000_000  # per version
 WINDOW_DEFAULT = 128
-PAGE_CACHE_DEFAULT = 400_000  # pages, about 3.5 KiB each at most: the latest tree of 4*10^6 keys
+PAGE_CACHE_DEFAULT = 1_000_000  # pages: the latest tree of about 2.7*10^6 keys (0.36 a key)
 U64_MAX = 2**64 - 1
 
 _U64 = struct.Struct(">Q")
@@ -71,24 +70,6 @@ class StateVersionError(StateError):
 
 class StateConflict(StateError):
     """An overlay or update built on a version that is no longer the latest."""
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while an update is built.
-
-    An update allocates tens of thousands of pages that all stay alive until it
-    is written, which sets off full collections that walk every cached page
-    (a third of the update's time at 10^6 keys). The update makes no reference
-    cycles, so reference counting frees everything it drops.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def check_key(key: bytes) -> None:
@@ -274,10 +255,17 @@ class AuthenticatedState:
     def _remember(self, node_key: bytes, page: Page) -> None:
         # Pages never change once written, so a cached page is never stale; only
         # committed pages are cached, so a discarded update leaves no trace.
-        if len(self._cache) >= self._cache_max:
-            for old in list(islice(self._cache, self._cache_max // 4 + 1)):
-                del self._cache[old]
+        self._make_room(1)
         self._cache[node_key] = page
+
+    def _make_room(self, count: int) -> None:
+        """Evict the oldest entries (a quarter at least) if ``count`` more would not fit."""
+        cache = self._cache
+        excess = len(cache) + count - self._cache_max
+        if excess > 0:
+            drop = min(len(cache), max(excess, self._cache_max // 4 + 1))
+            for old in list(islice(cache, drop)):
+                del cache[old]
 
     # -- writes ---------------------------------------------------------------
 
@@ -308,7 +296,7 @@ class AuthenticatedState:
         if base != self._latest:
             raise StateConflict(f"update built on version {base}, latest is {self._latest}")
         version = 0 if base is None else base + 1
-        with _gc_paused(), self._store.read() as txn:
+        with self._store.read() as txn:
             update, tree_changes = self._collect(txn, base, version, changes)
             self._update_tree(txn, update, tree_changes)
         return update
@@ -322,26 +310,29 @@ class AuthenticatedState:
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         tree_changes: list[tuple[bytes, bytes | None]] = []
+        hash_fn, get = self._hasher.hash_fn, self._get
+        new_values, stale_values = update.values, update.stale.values
+        suffix = _U64.pack(U64_MAX - version)
         for count, (key, value) in enumerate(changes):
             if count >= CHANGES_MAX:
                 raise StateError(f"more than {CHANGES_MAX} changes in one version")
             check_key(key)
             if value is not None:
                 check_value(value)
-            old_entry, old_value = (None, None) if base is None else self._get(txn, key, base)
+            old_entry, old_value = (None, None) if base is None else get(txn, key, base)
             if old_value == value:
                 continue
             if old_entry is not None:
-                update.stale.values.append(old_entry)
-            entry = _value_key(key, version)
+                stale_values.append(old_entry)
+            entry = _U16.pack(len(key)) + key + suffix
             if value is None:
-                update.values.append((entry, _TOMBSTONE))
-                update.stale.values.append(entry)  # a tombstone is dropped with what it hides
-                tree_changes.append((self._hasher.key(key), None))
+                new_values.append((entry, _TOMBSTONE))
+                stale_values.append(entry)  # a tombstone is dropped with what it hides
+                tree_changes.append((hash_fn(key), None))
             else:
-                update.values.append((entry, _PRESENT + value))
-                tree_changes.append((self._hasher.key(key), self._hasher.value(value)))
-        tree_changes.sort(key=lambda change: change[0])
+                new_values.append((entry, _PRESENT + value))
+                tree_changes.append((hash_fn(key), hash_fn(value)))
+        tree_changes.sort(key=itemgetter(0))
         for first, second in pairwise(tree_changes):
             if first[0] == second[0]:
                 raise StateError("a key changes twice in one version")
@@ -368,8 +359,7 @@ class AuthenticatedState:
         """Put ``update`` (and prune what fell out of the window) inside ``txn``."""
         if update.base != self._latest:
             raise StateConflict(f"update built on version {update.base}, latest is {self._latest}")
-        with _gc_paused():
-            self._write(txn, update)
+        self._write(txn, update)
 
     def _write(self, txn: WriteTxn, update: StateUpdate) -> None:
         tables = self._tables
@@ -377,7 +367,7 @@ class AuthenticatedState:
         # appended in order, they fill LMDB pages densely with no search or split.
         pages = sorted((node_key, raw) for node_key, raw, _page in update.pages)
         txn.put_many(tables["nodes"], pages, append=True)
-        txn.put_many(tables["values"], update.values)
+        txn.put_many(tables["values"], sorted(update.values))
         if update.stale.nodes or update.stale.values:
             txn.put(
                 tables["stale"], _U64.pack(update.version), msgspec.msgpack.encode(update.stale)
@@ -412,13 +402,14 @@ class AuthenticatedState:
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         cache = self._cache
-        with _gc_paused():
-            # The replaced pages serve only reads of older versions: dropping them keeps
-            # the cache to about the latest tree, which is what updates read.
-            for node_key in update.stale.nodes:
-                cache.pop(node_key, None)
-            for node_key, _raw, page in update.pages:
-                self._remember(node_key, page)
+        # The replaced pages serve only reads of older versions: dropping them keeps
+        # the cache to about the latest tree, which is what updates read.
+        for node_key in update.stale.nodes:
+            cache.pop(node_key, None)
+        pages = update.pages[-self._cache_max :]
+        self._make_room(len(pages))
+        for node_key, _raw, page in pages:
+            cache[node_key] = page
 
     def commit(self, update: StateUpdate) -> None:
         """Write ``update`` in a transaction of its own (when no ledger is involved)."""
@@ -488,7 +479,7 @@ class _TreeWriter:
         self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
     ) -> Slot:
         if type(slot) is Child:
-            node_key = _U64.pack(slot.version) + path
+            node_key = slot.raw[:8] + path  # be64(version) + path
             page = self._state.page_at(self._txn, node_key).copy()
             self._stale.append(node_key)
             return self._finish(page, self.apply(page, depth, path, changes), path)
@@ -518,7 +509,8 @@ class _TreeWriter:
         if lone is not None:
             return lone  # a page under one key collapses into its leaf
         page.rehash(self._hasher, dirty)
-        return Child(self._version, self.write_page(page, path))
+        top = self.write_page(page, path)
+        return Child(self._version, top, self._prefix + top)
 
     def write_page(self, page: Page, path: bytes) -> bytes:
         """Record ``page`` (complete: it is frozen here) as written at ``path``."""

@@ -1,0 +1,48 @@
+"""The LMDB chain store's batch lookup agrees with its one-by-one lookup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaincity.crypto import get_suite
+from chaincity.node.chain import ChainDeps, ChainRuntime
+from chaincity.node.ledger_store import open_chain_store
+from chaincity.node.metrics import Metrics
+from tests.node.harness import SimNet, SimOutbox, make_genesis, validator_key
+from tests.support import make_tx
+
+
+def test_committed_among_finds_exactly_the_committed_ids(tmp_path: Path) -> None:
+    genesis = make_genesis(1)
+    suite = get_suite("ed25519-sha256")
+    store = open_chain_store(tmp_path / "node", "main", suite, genesis)
+    net = SimNet(1)
+    deps = ChainDeps(
+        genesis=genesis,
+        suite=suite,
+        private_key=validator_key(0),
+        store=store,
+        outbox=SimOutbox(net, 0),
+        schedule=net.schedule,
+        now_ms=lambda: net.now_ms,
+        metrics=Metrics(),
+    )
+    node = ChainRuntime("main", deps)
+    net.nodes.append(node)
+    node.start()
+    try:
+        raws = [
+            make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500)
+            for i in range(3)
+        ]
+        ids = [o.tx_id for o in node.submit(raws)]
+        assert net.run_until(lambda: all(store.is_committed(t) for t in ids))
+        unknown = b"\x07" * 32
+        assert store.committed_among([*ids, unknown]) == set(ids)
+        assert store.committed_among([]) == set()
+        # Submitting a committed transaction again is refused as committed.
+        (again,) = node.submit(raws[:1])
+        assert again.error is not None and again.error.reject.value == "committed"
+    finally:
+        node.stop()
+        store.close()
