@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from chaincity.bench.procfs import cpu_model
 from chaincity.crypto import SUITE_NAMES, get_suite
 from chaincity.crypto.sm4 import sm4_gcm_encrypt
 
@@ -49,17 +50,6 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _pin(core: int | None) -> str:
     if core is None:
         return "one thread, not pinned"
@@ -80,7 +70,7 @@ def _tongsuo_version() -> str:
 
 def print_machine(pinning: str) -> None:
     print("machine")
-    print(f"  cpu          {_cpu_model()}")
+    print(f"  cpu          {cpu_model()}")
     print(f"  cores        {os.cpu_count()} ({pinning})")
     print(f"  python       {platform.python_implementation()} {platform.python_version()}")
     print(f"  platform     {platform.platform()}")

@@ -87,24 +87,13 @@ def check_options(opts: BenchOptions) -> None:
 
 
 def machine_info() -> Machine:
-    return Machine(_cores(), _cpu_model(), platform.python_version(), platform.platform())
+    return Machine(_cores(), procfs.cpu_model(), platform.python_version(), platform.platform())
 
 
 def _cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _now_ms() -> int:

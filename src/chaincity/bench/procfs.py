@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +54,15 @@ def sample(pid: int, proc_root: Path = Path("/proc")) -> ProcSample | None:
         return ProcSample(parse_cpu_s(stat, ticks), parse_peak_rss_bytes(status))
     except (OSError, ValueError):
         return None
+
+
+def cpu_model() -> str:
+    """The processor's model name, for reports of measured figures."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
