@@ -162,3 +162,19 @@ def test_cli_ledger_check(data_dir: Path) -> None:
 
 def _fields(struct_value: object) -> dict[str, object]:
     return {f: getattr(struct_value, f) for f in struct_value.__struct_fields__}  # type: ignore[attr-defined]
+
+
+def test_consensus_data_and_pending_blocks_are_written_together(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    ledger = Ledger(store, SUITE, CHAIN)
+    ledger.put_consensus_data(b"safety-1", [(b"h1", b"block-1"), (b"h2", b"block-2")])
+    assert ledger.get_safety_data() == b"safety-1"
+    assert ledger.pending_items() == [(b"h1", b"block-1"), (b"h2", b"block-2")]
+    ledger.put_consensus_data(None, [(b"h3", b"block-3")])
+    assert ledger.get_safety_data() == b"safety-1"
+    ledger.delete_pending([b"h1", b"h3"])
+    assert ledger.pending_items() == [(b"h2", b"block-2")]
+    with pytest.raises(LedgerError):
+        ledger.put_consensus_data(b"x" * (2 * 1024 * 1024), [(b"h4", b"block-4")])
+    assert ledger.pending_items() == [(b"h2", b"block-2")]
+    store.close()

@@ -88,6 +88,7 @@ class MemoryStore:
         self.state: dict[bytes, bytes] = {}
         self.safety: SafetyData | None = None
         self.safety_saves = 0
+        self.consensus_writes = 0
         self.pending: dict[tuple[int, int], Proposal] = {}
 
     def tip_height(self) -> int:
@@ -112,6 +113,13 @@ class MemoryStore:
     def save_safety(self, safety: SafetyData) -> None:
         self.safety = safety
         self.safety_saves += 1
+
+    def save_consensus(self, safety: SafetyData | None, blocks: list[Proposal]) -> None:
+        self.consensus_writes += 1
+        if safety is not None:
+            self.save_safety(safety)
+        for proposal in blocks:
+            self.save_block(proposal)
 
     def save_block(self, proposal: Proposal) -> None:
         self.pending[proposal.block.header.height, proposal.block.header.round] = proposal

@@ -155,3 +155,14 @@ def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None
     assert again is not None and ids[0].hex() in again["tx_ids"]
     assert again["header"]["height"] == height
     assert net.nodes[0].block(stores[0].tip_height() + 1) is None
+
+
+def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    (out,) = net.nodes[0].submit([make_tx("kv", "put", {"key": "w", "value": 1}, expiry=500)])
+    assert net.run_until(lambda: all(s.is_committed(out.tx_id) for s in stores))
+    store = stores[1]
+    # Each accepted proposal is kept together with the safety data of the vote for
+    # it, so there are fewer durable writes than things written.
+    assert 0 < store.consensus_writes < store.safety_saves + len(store.pending)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from chaincity.codec import CodecError, decode, encode
@@ -38,6 +38,8 @@ from chaincity.types.primitives import BLOCK_TXS_MAX, CHAIN_ID_PATTERN
 CERT_SIZE_MAX = 1024 * 1024
 SAFETY_SIZE_MAX = 1024 * 1024
 META_SIZE_MAX = 1024 * 1024
+PENDING_MAX = 1024  # uncommitted blocks kept for a restart
+PENDING_SIZE_MAX = 32 * 1024 * 1024
 META_NAME_MAX = 64
 CHAINS_TABLE = "chains"
 LEDGER_SUBDIR = "ledger"
@@ -93,6 +95,7 @@ class Ledger:
         self.chain_id = chain_id
         self._t = {t: f"{chain_id}/{t}" for t in ("blocks", "hashes", "receipts", "txs", "certs")}
         self._t["meta"] = f"{chain_id}/meta"
+        self._t["pending"] = f"{chain_id}/pending"
         store.open_tables([*self._t.values(), CHAINS_TABLE])
         extra = {} if page_cache_max is None else {"page_cache_max": page_cache_max}
         self.state = AuthenticatedState(store, suite, prefix=f"{chain_id}/", window=window, **extra)
@@ -270,6 +273,41 @@ class Ledger:
             raise LedgerError(f"safety data exceeds {SAFETY_SIZE_MAX} bytes")
         with self._store.write() as txn:
             txn.put(self._t["meta"], b"safety", data)
+
+    def put_consensus_data(
+        self, safety: bytes | None, pending: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
+        """Durably store consensus safety data and uncommitted blocks (by hash) in one
+        write transaction; returns only once they are on disk."""
+        if safety is not None and len(safety) > SAFETY_SIZE_MAX:
+            raise LedgerError(f"safety data exceeds {SAFETY_SIZE_MAX} bytes")
+        if len(pending) > PENDING_MAX or any(len(raw) > PENDING_SIZE_MAX for _, raw in pending):
+            raise LedgerError("too many or too large uncommitted blocks")
+        with self._store.write() as txn:
+            if safety is not None:
+                txn.put(self._t["meta"], b"safety", safety)
+            for key, raw in pending:
+                txn.put(self._t["pending"], key, raw)
+
+    def pending_items(self) -> list[tuple[bytes, bytes]]:
+        """Stored uncommitted blocks (hash, bytes), at most PENDING_MAX."""
+        out: list[tuple[bytes, bytes]] = []
+        with self._store.read() as txn:
+            for item in txn.scan(self._t["pending"]):
+                if len(out) >= PENDING_MAX:
+                    break
+                out.append(item)
+        return out
+
+    def delete_pending(self, keys: Sequence[bytes]) -> None:
+        with self._store.write() as txn:
+            for key in keys:
+                txn.delete(self._t["pending"], key)
+
+    def committed_among(self, tx_ids: Iterable[bytes]) -> set[bytes]:
+        """The ids among ``tx_ids`` that are committed, in one read transaction."""
+        with self._store.read() as txn:
+            return {t for t in tx_ids if txn.get(self._t["txs"], t) is not None}
 
     def put_meta(self, name: str, data: bytes) -> None:
         """Chain metadata (genesis, parameters) under a short name."""

@@ -58,7 +58,7 @@ from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
 from chaincity.node.wire import BlockRequest, Kind, TxBatch
 from chaincity.types.block import Block, BlockHeader, block_hash
-from chaincity.types.consensus import ExecResult, Proposal, QuorumCert
+from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
 from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
 
 log = logging.getLogger("chaincity.node")
@@ -73,6 +73,14 @@ IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this 
 
 # A committed block as the API shows it: hash, header, transaction ids (hex).
 _BlockSummary = tuple[str, dict[str, Any], tuple[str | None, ...]]
+
+
+@dataclass(slots=True)
+class _Persist:
+    """A run of persist actions, written in one durable transaction."""
+
+    safety: SafetyData | None
+    blocks: list[Proposal]
 
 
 class Outbox(Protocol):
@@ -269,15 +277,15 @@ class ChainRuntime:
 
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []
-        for action in actions:
+        for action in self._merge_persists(actions):
+            if isinstance(action, _Persist):
+                self.store.save_consensus(action.safety, action.blocks)
+                for proposal in action.blocks:
+                    self._set_aside(proposal)
+                continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", self.chain_id, _describe(action))
-            if isinstance(action, PersistSafety):
-                self.store.save_safety(action.safety)
-            elif isinstance(action, PersistBlock):
-                self.store.save_block(action.proposal)
-                self._set_aside(action.proposal)
-            elif isinstance(action, SendTo):
+            if isinstance(action, SendTo):
                 if self.core is not None and action.to == self.core.me:
                     # A vote for the next round's leader when that leader is us.
                     follow_up.append(MessageReceived(action.to, action.data))
@@ -296,6 +304,25 @@ class ChainRuntime:
             elif isinstance(action, EpochChanged):
                 log.info("%s: epoch %d begins", self.chain_id, action.change.next_set.epoch)
         return follow_up
+
+    @staticmethod
+    def _merge_persists(actions: list[Action]) -> list[Action | _Persist]:
+        """Consecutive PersistSafety/PersistBlock actions become one durable write:
+        nothing is sent between them, so one fsync protects the whole run."""
+        out: list[Action | _Persist] = []
+        for action in actions:
+            if isinstance(action, PersistSafety | PersistBlock):
+                run = out[-1] if out and isinstance(out[-1], _Persist) else None
+                if run is None:
+                    run = _Persist(None, [])
+                    out.append(run)
+                if isinstance(action, PersistSafety):
+                    run.safety = action.safety  # the latest safety data supersedes
+                else:
+                    run.blocks.append(action.proposal)
+            else:
+                out.append(action)
+        return out
 
     def _set_timer(self, action: SetTimer) -> None:
         if self._timer is not None:

@@ -17,7 +17,6 @@ from chaincity.types.block import Block, BlockHeader, Receipt, block_hash
 from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
 
 RESULTS_CACHED_MAX = 1024
-PENDING_BLOCKS_MAX = 1024
 HEADERS_CACHED_MAX = 1024
 
 
@@ -27,11 +26,6 @@ class LedgerStore:
     def __init__(self, ledger: Ledger, suite: CryptoSuite, kv: LmdbStore) -> None:
         self.ledger = ledger
         self._kv = kv
-        # Uncommitted blocks consensus asked to keep (they may exist nowhere else
-        # after a crash); by block hash, pruned once the tip passes them.
-        self._pending_table = f"{ledger.chain_id}/pending"
-        self._txs_table = f"{ledger.chain_id}/txs"
-        kv.open_tables([self._pending_table])
         self._suite = suite
         self._results: OrderedDict[int, ExecResult] = OrderedDict()
         self._headers: OrderedDict[int, BlockHeader] = OrderedDict()
@@ -80,34 +74,31 @@ class LedgerStore:
         raw = self.ledger.get_safety_data()
         return None if raw is None else decode(raw, SafetyData)
 
+    def save_consensus(self, safety: SafetyData | None, blocks: list[Proposal]) -> None:
+        """Durably keep safety data and uncommitted proposals in one write (one
+        fsync), before any vote they protect leaves."""
+        pending = [(block_hash(self._suite, p.block.header), encode(p)) for p in blocks]
+        self.ledger.put_consensus_data(None if safety is None else encode(safety), pending)
+
     def save_safety(self, safety: SafetyData) -> None:
-        self.ledger.put_safety_data(encode(safety))
+        self.save_consensus(safety, [])
 
     def save_block(self, proposal: Proposal) -> None:
-        """Durably keep an uncommitted proposal before any vote for it leaves."""
-        key = block_hash(self._suite, proposal.block.header)
-        with self._kv.write() as txn:
-            txn.put(self._pending_table, key, encode(proposal))
+        self.save_consensus(None, [proposal])
 
     def pending_blocks(self) -> list[Proposal]:
         """Kept proposals above the tip; the ones the tip has passed are deleted."""
         tip = self.tip_height()
         keep: list[Proposal] = []
         stale: list[bytes] = []
-        with self._kv.read() as txn:
-            for i, (key, raw) in enumerate(txn.scan(self._pending_table)):
-                if i >= PENDING_BLOCKS_MAX:
-                    stale.append(key)
-                    continue
-                proposal = decode(raw, Proposal)
-                if proposal.block.header.height > tip:
-                    keep.append(proposal)
-                else:
-                    stale.append(key)
+        for key, raw in self.ledger.pending_items():
+            proposal = decode(raw, Proposal)
+            if proposal.block.header.height > tip:
+                keep.append(proposal)
+            else:
+                stale.append(key)
         if stale:
-            with self._kv.write() as wtxn:
-                for key in stale:
-                    wtxn.delete(self._pending_table, key)
+            self.ledger.delete_pending(stale)
         return keep
 
     def receipt(self, tx_id: bytes) -> Receipt | None:
@@ -119,9 +110,8 @@ class LedgerStore:
 
     def committed_among(self, tx_ids: Collection[bytes]) -> set[bytes]:
         # One read transaction for the batch: opening one per id cost more than
-        # the lookups. The table is the ledger's transaction index.
-        with self._kv.read() as txn:
-            return {t for t in tx_ids if txn.get(self._txs_table, t) is not None}
+        # the lookups.
+        return self.ledger.committed_among(tx_ids)
 
     def overlay(self) -> StateView:
         return self.ledger.state.overlay()

@@ -37,6 +37,10 @@ class ChainStore(Protocol):
         """Durable before it returns: a vote may leave right after."""
         ...
 
+    def save_consensus(self, safety: SafetyData | None, blocks: list[Proposal]) -> None:
+        """Durably keep safety data and uncommitted proposals together (one write)."""
+        ...
+
     def save_block(self, proposal: Proposal) -> None:
         """Durably keep an uncommitted proposal (before a vote for it leaves)."""
         ...
