@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +68,7 @@ SKIPPED_REMEMBERED_MAX = 10_000
 LATENCY_TRACKED_MAX = 200_000
 TICK_MS = 500  # housekeeping period
 BLOCK_SUMMARIES_MAX = 16
+IN_BLOCKS_REMEMBERED_MAX = 200_000  # transactions of uncommitted blocks, by bytes
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
 
 
@@ -143,6 +144,7 @@ class ChainRuntime:
         self.core: ConsensusCore | None = None
         self.sync = SyncTracker(self)
         self._timer: TimerHandle | None = None
+        self._in_blocks: OrderedDict[bytes, int] = OrderedDict()  # tx bytes -> block round
         self._proposed: dict[int, list[bytes]] = {}  # round -> pooled tx ids in that round's blocks
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
@@ -404,6 +406,7 @@ class ChainRuntime:
             events.append(ExecutionResultReady(result))
         if committed_rounds:
             self._requeue_dead_proposals(max(committed_rounds))
+            self._forget_in_blocks(max(committed_rounds))
         return events
 
     def apply_block(self, block: Block, cert: QuorumCert | None) -> ExecResult | None:
@@ -445,11 +448,25 @@ class ChainRuntime:
         return False
 
     def _set_aside(self, proposal: Proposal) -> None:
-        """Transactions in a block that may still commit are not proposed again."""
+        """Transactions in a block that may still commit are not proposed again,
+        including those that reach this node's pool only after the block."""
         block = proposal.block
         ids = self.mempool.set_aside(block.txs)
         if ids:
             self._proposed.setdefault(block.header.round, []).extend(ids)
+        for raw in block.txs:
+            self._in_blocks[raw] = block.header.round
+        while len(self._in_blocks) > IN_BLOCKS_REMEMBERED_MAX:
+            self._in_blocks.popitem(last=False)
+
+    def _set_aside_late(self, raws: Sequence[bytes]) -> None:
+        """Newly pooled transactions that an uncommitted block already carries."""
+        for raw in raws:
+            round_ = self._in_blocks.get(raw)
+            if round_ is not None:
+                ids = self.mempool.set_aside((raw,))
+                if ids:
+                    self._proposed.setdefault(round_, []).extend(ids)
 
     def _requeue_off_branch(self, parent_hash: bytes) -> None:
         """Before proposing on ``parent_hash``, give back the transactions of blocks
@@ -461,6 +478,14 @@ class ChainRuntime:
         on_branch = {p.block.header.round for _, p in path}
         for r in [r for r in self._proposed if r not in on_branch]:
             self.mempool.requeue(self._proposed.pop(r))
+
+    def _forget_in_blocks(self, committed_round: int) -> None:
+        # Insertion order follows rounds closely enough: stop at the first newer one.
+        while self._in_blocks:
+            raw, round_ = next(iter(self._in_blocks.items()))
+            if round_ > committed_round:
+                break
+            del self._in_blocks[raw]
 
     def _requeue_dead_proposals(self, committed_round: int) -> None:
         for r in [r for r in self._proposed if r <= committed_round]:
@@ -493,6 +518,8 @@ class ChainRuntime:
         self.mempool.admit_many(
             batch.txs, self.store.tip_height(), self.deps.now_ms(), gossip=False
         )
+        if self._in_blocks:
+            self._set_aside_late(batch.txs)
         if self._held is not None and self.mempool.ready_count:
             self._release_held()
 
@@ -545,6 +572,8 @@ class ChainRuntime:
             if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
                 self._submitted_ms[tid] = now
             out.append(SubmitOutcome(tid))
+        if self._in_blocks:
+            self._set_aside_late(raws)
         self.flush_gossip()
         if self._held is not None and self.mempool.ready_count:
             self._release_held()
