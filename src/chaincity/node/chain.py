@@ -145,6 +145,7 @@ class ChainRuntime:
         self.sync = SyncTracker(self)
         self._timer: TimerHandle | None = None
         self._in_blocks: OrderedDict[bytes, int] = OrderedDict()  # tx bytes -> block round
+        self._committed_round = 0
         self._proposed: dict[int, list[bytes]] = {}  # round -> pooled tx ids in that round's blocks
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
@@ -173,6 +174,8 @@ class ChainRuntime:
             return
         self.sync.tick()
         self.flush_gossip()
+        # Nothing stays set aside for a block that can no longer commit.
+        self._requeue_dead_proposals(self._committed_round)
 
     def _store_genesis(self) -> None:
         """Height 0: a block with no transactions, bound to the genesis file's hash."""
@@ -405,8 +408,9 @@ class ChainRuntime:
                 return events
             events.append(ExecutionResultReady(result))
         if committed_rounds:
-            self._requeue_dead_proposals(max(committed_rounds))
-            self._forget_in_blocks(max(committed_rounds))
+            self._committed_round = max(self._committed_round, *committed_rounds)
+            self._requeue_dead_proposals(self._committed_round)
+            self._forget_in_blocks(self._committed_round)
         return events
 
     def apply_block(self, block: Block, cert: QuorumCert | None) -> ExecResult | None:
@@ -463,7 +467,9 @@ class ChainRuntime:
         """Newly pooled transactions that an uncommitted block already carries."""
         for raw in raws:
             round_ = self._in_blocks.get(raw)
-            if round_ is not None:
+            # A block at or below the committed round is settled: committed (then
+            # the transaction was refused as committed) or dead.
+            if round_ is not None and round_ > self._committed_round:
                 ids = self.mempool.set_aside((raw,))
                 if ids:
                     self._proposed.setdefault(round_, []).extend(ids)
