@@ -166,24 +166,3 @@ def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:
     # Each accepted proposal is kept together with the safety data of the vote for
     # it, so there are fewer durable writes than things written.
     assert 0 < store.consensus_writes < store.safety_saves + len(store.pending)
-
-
-def test_a_transaction_pooled_after_the_block_carrying_it_is_held_back() -> None:
-    import msgspec
-
-    from chaincity.types.block import Block
-    from chaincity.types.consensus import Proposal
-
-    net, stores = make_network(4)
-    start_all(net)
-    node = net.nodes[0]
-    raw = make_tx("kv", "put", {"key": "late", "value": 1}, expiry=500)
-    header = stores[0].header(0)
-    assert header is not None and node.core is not None
-    block = Block(msgspec.structs.replace(header, height=1, round=7), (raw,))
-    node._set_aside(Proposal(block, node.core.high_qc, None, b""))
-    (out,) = node.submit([raw])  # the transaction reaches this pool only now
-    assert out.error is None and out.tx_id in node.mempool
-    assert node.mempool.ready_count == 0  # not proposed a second time
-    node._requeue_off_branch(node.core.tree.root_hash)  # that block is off our branch
-    assert node.mempool.ready_count == 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +54,7 @@ from chaincity.genesis.model import Genesis, genesis_hash
 from chaincity.mempool import AdmitError, Mempool, MempoolParams
 from chaincity.node.identity import CachedAuthorizer
 from chaincity.node.metrics import Metrics
+from chaincity.node.setaside import SetAside
 from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
 from chaincity.node.wire import BlockRequest, Kind, TxBatch
@@ -68,7 +69,6 @@ SKIPPED_REMEMBERED_MAX = 10_000
 LATENCY_TRACKED_MAX = 200_000
 TICK_MS = 500  # housekeeping period
 BLOCK_SUMMARIES_MAX = 16
-IN_BLOCKS_REMEMBERED_MAX = 200_000  # transactions of uncommitted blocks, by bytes
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
 
 
@@ -144,9 +144,7 @@ class ChainRuntime:
         self.core: ConsensusCore | None = None
         self.sync = SyncTracker(self)
         self._timer: TimerHandle | None = None
-        self._in_blocks: OrderedDict[bytes, int] = OrderedDict()  # tx bytes -> block round
-        self._committed_round = 0
-        self._proposed: dict[int, list[bytes]] = {}  # round -> pooled tx ids in that round's blocks
+        self._aside = SetAside(self.mempool)
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
         self._summaries: OrderedDict[int, _BlockSummary] = OrderedDict()
@@ -174,8 +172,7 @@ class ChainRuntime:
             return
         self.sync.tick()
         self.flush_gossip()
-        # Nothing stays set aside for a block that can no longer commit.
-        self._requeue_dead_proposals(self._committed_round)
+        self._aside.requeue_settled()
 
     def _store_genesis(self) -> None:
         """Height 0: a block with no transactions, bound to the genesis file's hash."""
@@ -286,7 +283,7 @@ class ChainRuntime:
             if isinstance(action, _Persist):
                 self.store.save_consensus(action.safety, action.blocks)
                 for proposal in action.blocks:
-                    self._set_aside(proposal)
+                    self._aside.block_seen(proposal)
                 continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", self.chain_id, _describe(action))
@@ -372,7 +369,7 @@ class ChainRuntime:
     def _payload(self, action: RequestPayload) -> Event:
         self._requeue_off_branch(action.parent_hash)
         taken = self.mempool.take(self._params.block_txs_max, self._params.block_size_bytes_max)
-        self._proposed.setdefault(action.round, []).extend(tid for tid, _ in taken)
+        self._aside.taken(action.round, (tid for tid, _ in taken))
         txs = tuple(raw for _, raw in taken)
         return PayloadReady(action.epoch, action.round, txs, self.deps.now_ms())
 
@@ -408,9 +405,7 @@ class ChainRuntime:
                 return events
             events.append(ExecutionResultReady(result))
         if committed_rounds:
-            self._committed_round = max(self._committed_round, *committed_rounds)
-            self._requeue_dead_proposals(self._committed_round)
-            self._forget_in_blocks(self._committed_round)
+            self._aside.committed(max(committed_rounds))
         return events
 
     def apply_block(self, block: Block, cert: QuorumCert | None) -> ExecResult | None:
@@ -451,51 +446,12 @@ class ChainRuntime:
         self.stop()
         return False
 
-    def _set_aside(self, proposal: Proposal) -> None:
-        """Transactions in a block that may still commit are not proposed again,
-        including those that reach this node's pool only after the block."""
-        block = proposal.block
-        ids = self.mempool.set_aside(block.txs)
-        if ids:
-            self._proposed.setdefault(block.header.round, []).extend(ids)
-        for raw in block.txs:
-            self._in_blocks[raw] = block.header.round
-        while len(self._in_blocks) > IN_BLOCKS_REMEMBERED_MAX:
-            self._in_blocks.popitem(last=False)
-
-    def _set_aside_late(self, raws: Sequence[bytes]) -> None:
-        """Newly pooled transactions that an uncommitted block already carries."""
-        for raw in raws:
-            round_ = self._in_blocks.get(raw)
-            # A block at or below the committed round is settled: committed (then
-            # the transaction was refused as committed) or dead.
-            if round_ is not None and round_ > self._committed_round:
-                ids = self.mempool.set_aside((raw,))
-                if ids:
-                    self._proposed.setdefault(round_, []).extend(ids)
-
     def _requeue_off_branch(self, parent_hash: bytes) -> None:
-        """Before proposing on ``parent_hash``, give back the transactions of blocks
-        that are not on its branch: our block would leave them behind. (Should such
-        a block commit after all, the executor skips the repeated transactions.)"""
-        if self.core is None or not self._proposed:
+        """Before proposing on ``parent_hash``: what only other branches hold goes back."""
+        if self.core is None or not self._aside:
             return
         path, _ = self.core.tree.path_from_root(parent_hash)
-        on_branch = {p.block.header.round for _, p in path}
-        for r in [r for r in self._proposed if r not in on_branch]:
-            self.mempool.requeue(self._proposed.pop(r))
-
-    def _forget_in_blocks(self, committed_round: int) -> None:
-        # Insertion order follows rounds closely enough: stop at the first newer one.
-        while self._in_blocks:
-            raw, round_ = next(iter(self._in_blocks.items()))
-            if round_ > committed_round:
-                break
-            del self._in_blocks[raw]
-
-    def _requeue_dead_proposals(self, committed_round: int) -> None:
-        for r in [r for r in self._proposed if r <= committed_round]:
-            self.mempool.requeue(self._proposed.pop(r))
+        self._aside.keep_only_branch({p.block.header.round for _, p in path})
 
     def _remember_skip(self, tid: bytes, reason: str) -> None:
         self._skipped[tid] = reason
@@ -524,8 +480,6 @@ class ChainRuntime:
         self.mempool.admit_many(
             batch.txs, self.store.tip_height(), self.deps.now_ms(), gossip=False
         )
-        if self._in_blocks:
-            self._set_aside_late(batch.txs)
         if self._held is not None and self.mempool.ready_count:
             self._release_held()
 
@@ -578,8 +532,6 @@ class ChainRuntime:
             if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
                 self._submitted_ms[tid] = now
             out.append(SubmitOutcome(tid))
-        if self._in_blocks:
-            self._set_aside_late(raws)
         self.flush_gossip()
         if self._held is not None and self.mempool.ready_count:
             self._release_held()
