@@ -285,8 +285,8 @@ class Mempool:
             if entry is not None:
                 self._forget(entry)
 
-    def remove_expired(self, height: int) -> int:
-        """Drop transactions that can no longer commit after ``height``."""
+    def remove_expired(self, height: int) -> list[bytes]:
+        """Drop transactions that can no longer commit after ``height``; their ids."""
         expired = [
             tid
             for pool in (self._ready, self._proposed)
@@ -294,7 +294,7 @@ class Mempool:
             if e.expiry_height <= height
         ]
         self.remove_committed(expired)
-        return len(expired)
+        return expired
 
     def drain_gossip(self, count_max: int) -> list[bytes]:
         """Up to ``count_max`` locally admitted transactions not yet gossiped."""

@@ -422,7 +422,8 @@ class ChainRuntime:
         self.store.commit_block(block, outcome.receipts, view, cert, result)
         ids = outcome.committed_tx_ids
         self.mempool.remove_committed(ids)
-        self.mempool.remove_expired(h.height)
+        for tid in self.mempool.remove_expired(h.height):
+            self._remember_skip(tid, "expired before it was committed")
         for tid, reason in outcome.skipped:
             if tid:
                 self._remember_skip(tid, reason)
