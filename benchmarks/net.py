@@ -138,6 +138,11 @@ async def _framing_bulk(stream: bytes, count: int) -> float:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     server = await loop.create_server(lambda: _BulkReceiver(count, done), "127.0.0.1", 0)
+    return await _time_stream(server, stream, done)
+
+
+async def _time_stream(server: asyncio.Server, stream: bytes, done: asyncio.Future[None]) -> float:
+    """Seconds from writing ``stream`` to ``server`` until it has read every frame."""
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.perf_counter()
@@ -161,16 +166,7 @@ async def _framing_readexactly(stream: bytes, count: int) -> float:
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    started = time.perf_counter()
-    writer.write(stream)
-    async with asyncio.timeout(DRAIN_TIMEOUT_S):
-        await done
-    elapsed = time.perf_counter() - started
-    writer.close()
-    server.close()
-    return elapsed
+    return await _time_stream(server, stream, done)
 
 
 async def bench_framing() -> str:
