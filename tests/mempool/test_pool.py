@@ -101,15 +101,14 @@ def test_per_sender_limit_leaves_room_for_others() -> None:
     assert len(mp) == 3
 
 
-def test_take_requeue_commit_lifecycle() -> None:
+def test_take_leaves_transactions_pooled_until_they_commit() -> None:
     mp = pool()
     ids = [mp.admit(make_tx("kv", "put", {}, nonce=i), 0, 1) for i in range(5)]
-    first = mp.take(2, 10**9)
-    assert [t for t, _ in first] == ids[:2]
-    assert [t for t, _ in mp.take(2, 10**9)] == ids[2:4]
-    mp.requeue([t for t, _ in first])
-    # Requeued transactions go first, in their original order.
-    assert [t for t, _ in mp.take(10, 10**9)] == [*ids[:2], ids[4]]
+    assert [t for t, _ in mp.take(2, 10**9)] == ids[:2]
+    # Nothing is consumed: a proposal that never commits needs no undo.
+    assert [t for t, _ in mp.take(10, 10**9)] == ids
+    mp.remove_committed(ids[:2])
+    assert [t for t, _ in mp.take(10, 10**9)] == ids[2:]
     mp.remove_committed(ids)
     assert len(mp) == 0 and mp.size_bytes == 0
 
@@ -142,17 +141,16 @@ def test_gossip_only_local_admissions_in_batches() -> None:
     assert mp.drain_gossip(3) == []
 
 
-def test_set_aside_holds_back_transactions_another_leader_proposed() -> None:
+def test_take_skips_transactions_already_in_flight() -> None:
     mp = pool()
     raws = [make_tx("kv", "put", {}, nonce=i) for i in range(4)]
     ids = [mp.admit(raw, 0, 1) for raw in raws]
-    moved = mp.set_aside([raws[1], raws[3], b"not pooled"])
-    assert moved == [ids[1], ids[3]]
-    assert [t for t, _ in mp.take(10, 10**9)] == [ids[0], ids[2]]
-    mp.requeue(moved)
-    assert [t for t, _ in mp.take(10, 10**9)] == [ids[1], ids[3]]
-    mp.remove_committed(ids)
-    assert mp.set_aside(raws) == [] and len(mp) == 0
+    in_flight = {raws[1], raws[3], b"not pooled"}
+    assert [t for t, _ in mp.take(10, 10**9, in_flight)] == [ids[0], ids[2]]
+    assert [t for t, _ in mp.take(1, 10**9, in_flight)] == [ids[0]]
+    # Skipped transactions count against neither budget.
+    assert [t for t, _ in mp.take(2, 2 * len(raws[0]) + 1, in_flight)] == [ids[0], ids[2]]
+    assert [t for t, _ in mp.take(10, 10**9)] == ids
 
 
 def test_admit_many_matches_admit_one_by_one() -> None:

@@ -186,6 +186,7 @@ class SimNet:
     def __init__(self, n: int, delay_ms: int = 5) -> None:
         self.now_ms = 1_700_000_000_000
         self.delay_ms = delay_ms
+        self.delay_ms_by_kind: dict[Kind, int] = {}  # e.g. gossip slower than consensus
         self._heap: list[_Timer] = []
         self._seq = itertools.count()
         self.down: set[int] = set()
@@ -202,7 +203,7 @@ class SimNet:
             if src not in self.down and dst not in self.down:
                 self.nodes[dst].on_message(src, kind, payload)
 
-        self.schedule(self.delay_ms / 1000, run)
+        self.schedule(self.delay_ms_by_kind.get(kind, self.delay_ms) / 1000, run)
 
     def run_until(self, cond: Callable[[], bool], limit_ms: int = 60_000) -> bool:
         end = self.now_ms + limit_ms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chaincity.consensus.core import get_leader
+from chaincity.node.wire import Kind
 from tests.node.harness import make_network, restart
 from tests.support import BOB_KEY, make_tx
 
@@ -136,6 +137,31 @@ def test_a_healthy_network_proposes_each_transaction_once() -> None:
     assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids))
     slots = [raw for h in range(stores[0].tip_height() + 1) for raw in stores[0].block(h).txs]  # type: ignore[union-attr]
     assert len(slots) == len(set(slots)) == 40
+
+
+def test_a_transaction_reaching_a_pool_after_its_block_is_not_proposed_again() -> None:
+    net, stores = make_network(4)
+    # Gossip lags behind consensus: a block often reaches a validator before the
+    # transactions it carries, which then sit in that validator's pool while the
+    # block is still uncommitted.
+    net.delay_ms_by_kind[Kind.TXS] = 8
+    start_all(net)
+    ids = []
+    for k in range(12):
+        raws = [
+            make_tx("kv", "put", {"key": f"k{k}.{i}", "value": i}, nonce=k * 10 + i, expiry=500)
+            for i in range(5)
+        ]
+        # To the leader of the round under way: it proposes them at once, before
+        # its gossip reaches the others.
+        core = net.nodes[0].core
+        assert core is not None
+        ids += [o.tx_id for o in net.nodes[get_leader(core.vset, core.round)].submit(raws)]
+        net.run_until(lambda: False, limit_ms=7)
+    assert net.run_until(lambda: all(s.is_committed(t) for s in stores for t in ids))
+    slots = [raw for h in range(stores[0].tip_height() + 1) for raw in stores[0].block(h).txs]  # type: ignore[union-attr]
+    assert len(slots) == len(set(slots)) == 60
+    assert all(len(node.mempool) == 0 for node in net.nodes)
 
 
 def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None:

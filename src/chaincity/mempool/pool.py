@@ -14,9 +14,11 @@ executor skips any id already committed. Ids only need remembering for as long
 as a transaction can live: its ``expiry_height`` must lie within
 ``expiry_window`` heights of the chain's tip at admission and at execution.
 
-Transactions move ready -> proposed (taken for a proposal) -> gone (committed
-or expired). A proposal that never commits gives its transactions back with
-``requeue``.
+A pooled transaction stays where it is until it commits or expires: ``take``
+reads the oldest ones and leaves them in place, skipping those the caller says
+are already in flight (the node passes the transactions of the uncommitted
+blocks its proposal extends). So a proposal that never commits needs no undo:
+its transactions are simply not in flight any more.
 """
 
 from __future__ import annotations
@@ -104,8 +106,7 @@ class Mempool:
             lambda tids: {t for t in tids if is_committed(t)}
         )
         self._params = params or MempoolParams()
-        self._ready: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._proposed: dict[bytes, _Entry] = {}
+        self._ready: OrderedDict[bytes, _Entry] = OrderedDict()  # oldest first
         self._id_of_raw: dict[bytes, bytes] = {}  # a pooled transaction's bytes -> its id
         self._per_sender: dict[bytes, int] = {}
         self._bytes = 0
@@ -113,11 +114,11 @@ class Mempool:
         self.stats: dict[str, int] = {r.value: 0 for r in Reject} | {"accepted": 0}
 
     def __len__(self) -> int:
-        return len(self._ready) + len(self._proposed)
+        return len(self._ready)
 
     @property
     def ready_count(self) -> int:
-        """Transactions waiting to be proposed."""
+        """Pooled transactions (some may be in blocks not yet committed)."""
         return len(self._ready)
 
     @property
@@ -125,7 +126,7 @@ class Mempool:
         return self._bytes
 
     def __contains__(self, tid: bytes) -> bool:
-        return tid in self._ready or tid in self._proposed
+        return tid in self._ready
 
     def is_verified(self, tid: bytes) -> bool:
         """Whether this node already checked the signature of ``tid`` (it is pooled)."""
@@ -136,7 +137,7 @@ class Mempool:
         tid = self._id_of_raw.get(raw)
         if tid is None:
             return None
-        entry = self._ready.get(tid) or self._proposed.get(tid)
+        entry = self._ready.get(tid)
         return None if entry is None else (tid, entry.tx)
 
     def admit(self, raw: bytes, height: int, now_ms: int, *, gossip: bool = True) -> bytes:
@@ -236,63 +237,34 @@ class Mempool:
             raise AdmitError(Reject.UNAUTHORIZED, f"sender not authorized: {exc}", tid) from None
         return _Entry(raw, sender, body.expiry_height, tx)
 
-    def take(self, count_max: int, bytes_max: int) -> list[tuple[bytes, bytes]]:
-        """Move up to ``count_max`` ready transactions (oldest first, within
-        ``bytes_max``) to proposed, and return their (id, bytes)."""
+    def take(
+        self, count_max: int, bytes_max: int, skip: Container[bytes] = ()
+    ) -> list[tuple[bytes, bytes]]:
+        """Up to ``count_max`` pooled transactions (oldest first, within ``bytes_max``)
+        whose bytes are not in ``skip``, as (id, bytes). They stay pooled."""
         taken: list[tuple[bytes, bytes]] = []
         size = 0
-        while self._ready and len(taken) < count_max:
-            tid, entry = next(iter(self._ready.items()))
-            if size + len(entry.raw) > bytes_max:
+        for tid, entry in self._ready.items():
+            if len(taken) >= count_max:
                 break
-            del self._ready[tid]
-            self._proposed[tid] = entry
-            taken.append((tid, entry.raw))
-            size += len(entry.raw)
-        return taken
-
-    def set_aside(self, raws: Iterable[bytes]) -> list[bytes]:
-        """Move the pooled transactions among ``raws`` (a block some leader
-        proposed) from ready to proposed, so no later proposal repeats them while
-        that block may still commit; returns their ids for ``requeue``."""
-        moved: list[bytes] = []
-        for raw in raws:
-            tid = self._id_of_raw.get(raw)
-            if tid is None:
+            raw = entry.raw
+            if raw in skip:
                 continue
-            entry = self._ready.pop(tid, None)
-            if entry is not None:
-                self._proposed[tid] = entry
-                moved.append(tid)
-        return moved
-
-    def requeue(self, tids: Iterable[bytes]) -> None:
-        """Give transactions of a proposal that did not commit back to ready."""
-        # Back to the front, in their original order: they were taken first.
-        for tid in reversed(list(tids)):
-            entry = self._proposed.pop(tid, None)
-            if entry is not None:
-                self._ready[tid] = entry
-                self._ready.move_to_end(tid, last=False)
-
-    def requeue_all(self) -> None:
-        """Give every proposed transaction back (e.g. after a view change)."""
-        self.requeue(list(self._proposed))
+            if size + len(raw) > bytes_max:
+                break
+            taken.append((tid, raw))
+            size += len(raw)
+        return taken
 
     def remove_committed(self, tids: Iterable[bytes]) -> None:
         for tid in tids:
-            entry = self._ready.pop(tid, None) or self._proposed.pop(tid, None)
+            entry = self._ready.pop(tid, None)
             if entry is not None:
                 self._forget(entry)
 
     def remove_expired(self, height: int) -> list[bytes]:
         """Drop transactions that can no longer commit after ``height``; their ids."""
-        expired = [
-            tid
-            for pool in (self._ready, self._proposed)
-            for tid, e in pool.items()
-            if e.expiry_height <= height
-        ]
+        expired = [tid for tid, e in self._ready.items() if e.expiry_height <= height]
         self.remove_committed(expired)
         return expired
 

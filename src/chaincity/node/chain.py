@@ -54,7 +54,6 @@ from chaincity.genesis.model import Genesis, genesis_hash
 from chaincity.mempool import AdmitError, Mempool, MempoolParams
 from chaincity.node.identity import CachedAuthorizer
 from chaincity.node.metrics import Metrics
-from chaincity.node.setaside import SetAside
 from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
 from chaincity.node.wire import BlockRequest, Kind, TxBatch
@@ -144,7 +143,6 @@ class ChainRuntime:
         self.core: ConsensusCore | None = None
         self.sync = SyncTracker(self)
         self._timer: TimerHandle | None = None
-        self._aside = SetAside(self.mempool)
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
         self._summaries: OrderedDict[int, _BlockSummary] = OrderedDict()
@@ -172,7 +170,6 @@ class ChainRuntime:
             return
         self.sync.tick()
         self.flush_gossip()
-        self._aside.requeue_settled()
 
     def _store_genesis(self) -> None:
         """Height 0: a block with no transactions, bound to the genesis file's hash."""
@@ -279,11 +276,10 @@ class ChainRuntime:
 
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []
+        requests: list[RequestPayload] = []
         for action in self._merge_persists(actions):
             if isinstance(action, _Persist):
                 self.store.save_consensus(action.safety, action.blocks)
-                for proposal in action.blocks:
-                    self._aside.block_seen(proposal)
                 continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", self.chain_id, _describe(action))
@@ -298,13 +294,16 @@ class ChainRuntime:
             elif isinstance(action, SetTimer):
                 self._set_timer(action)
             elif isinstance(action, RequestPayload):
-                follow_up.extend(self._on_payload_request(action))
+                # After the step's commits: their transactions have left the pool.
+                requests.append(action)
             elif isinstance(action, FetchBlock):
                 self._fetch(action)
             elif isinstance(action, Commit):
                 follow_up.extend(self._commit(action))
             elif isinstance(action, EpochChanged):
                 log.info("%s: epoch %d begins", self.chain_id, action.change.next_set.epoch)
+        for request in requests:
+            follow_up.extend(self._on_payload_request(request))
         return follow_up
 
     @staticmethod
@@ -367,9 +366,9 @@ class ChainRuntime:
         return tip_header is not None and self._last_tx_height > tip_header.exec_height
 
     def _payload(self, action: RequestPayload) -> Event:
-        self._requeue_off_branch(action.parent_hash)
-        taken = self.mempool.take(self._params.block_txs_max, self._params.block_size_bytes_max)
-        self._aside.taken(action.round, (tid for tid, _ in taken))
+        params = self._params
+        in_flight = self._branch_txs(action.parent_hash)
+        taken = self.mempool.take(params.block_txs_max, params.block_size_bytes_max, in_flight)
         txs = tuple(raw for _, raw in taken)
         return PayloadReady(action.epoch, action.round, txs, self.deps.now_ms())
 
@@ -394,18 +393,14 @@ class ChainRuntime:
 
     def _commit(self, action: Commit) -> list[Event]:
         events: list[Event] = []
-        committed_rounds = []
         for proposal in action.proposals:
             block = proposal.block
-            committed_rounds.append(block.header.round)
             if block.header.height <= self.store.tip_height():
                 continue
             result = self.apply_block(block, action.cert)
             if result is None:
                 return events
             events.append(ExecutionResultReady(result))
-        if committed_rounds:
-            self._aside.committed(max(committed_rounds))
         return events
 
     def apply_block(self, block: Block, cert: QuorumCert | None) -> ExecResult | None:
@@ -447,12 +442,14 @@ class ChainRuntime:
         self.stop()
         return False
 
-    def _requeue_off_branch(self, parent_hash: bytes) -> None:
-        """Before proposing on ``parent_hash``: what only other branches hold goes back."""
-        if self.core is None or not self._aside:
-            return
+    def _branch_txs(self, parent_hash: bytes) -> set[bytes]:
+        """What the uncommitted blocks a proposal extends already carry: it commits
+        with them, so the proposal leaves it out. A transaction that only an abandoned
+        branch carried is proposed again, with no bookkeeping to undo."""
+        if self.core is None:
+            return set()
         path, _ = self.core.tree.path_from_root(parent_hash)
-        self._aside.keep_only_branch({p.block.header.round for _, p in path})
+        return {raw for _, proposal in path for raw in proposal.block.txs}
 
     def _remember_skip(self, tid: bytes, reason: str) -> None:
         self._skipped[tid] = reason
