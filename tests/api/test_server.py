@@ -20,6 +20,7 @@ class FakeChain:
     def __init__(self) -> None:
         self.submitted: list[bytes] = []
         self.full = False
+        self.tip = 7
 
     def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
         out = []
@@ -40,7 +41,9 @@ class FakeChain:
         return {"id": tid.hex(), "status": "unknown"}
 
     def block(self, height: int | None) -> dict[str, Any] | None:
-        return {"height": 7} if height in (None, 7) else None
+        if height is None:
+            return {"height": self.tip}
+        return {"height": height} if height <= self.tip else None
 
     def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]:
         return {"contract": contract, "key": key.decode(), "proof": with_proof}
@@ -161,6 +164,9 @@ async def test_oversized_body_is_413(client: tuple[TestClient[Any, Any], FakeNod
         ("/v1/chains/main/blocks/-1", 400),
         ("/v1/chains/main/blocks/99999999999999999999999", 400),
         ("/v1/chains/main/blocks/8", 404),
+        ("/v1/chains/main/blocks/8?wait_ms=-1", 400),
+        ("/v1/chains/main/blocks/8?wait_ms=30001", 400),
+        ("/v1/chains/main/blocks/8?wait_ms=1e3", 400),
         ("/v1/chains/main/state/kv/a?proof=maybe", 400),
         ("/v1/chains/main/state/" + "c" * 65 + "/a", 400),
         ("/v1/nothing", 404),
@@ -173,6 +179,23 @@ async def test_bad_reads_are_4xx(
     resp = await c.get(path)
     assert resp.status == status
     assert "error" in await resp.json()
+
+
+async def test_a_block_request_can_wait_for_the_block(
+    client: tuple[TestClient[Any, Any], FakeNode],
+) -> None:
+    import asyncio
+
+    c, node = client
+    waiting = asyncio.ensure_future(c.get("/v1/chains/main/blocks/8?wait_ms=10000"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    node.main.tip = 8  # height 8 commits
+    resp = await asyncio.wait_for(waiting, 5)
+    assert resp.status == 200 and (await resp.json()) == {"height": 8}
+    # Not committed within the wait: 404, as without waiting.
+    resp = await c.get("/v1/chains/main/blocks/9?wait_ms=20")
+    assert resp.status == 404 and "error" in await resp.json()
 
 
 async def test_reads(client: tuple[TestClient[Any, Any], FakeNode]) -> None:

@@ -7,6 +7,7 @@ A 5xx means the node failed, never that the request was bad.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -26,6 +27,9 @@ BODY_SIZE_MAX = 16 * 1024 * 1024
 BATCH_TXS_MAX = 5_000
 RETRY_AFTER_S = 1
 MSGPACK_TYPE = "application/msgpack"
+BLOCK_WAIT_MS_MAX = 30_000  # ?wait_ms= on a height not committed yet
+BLOCK_WAITERS_MAX = 256  # requests waiting for a block at once, all chains together
+BLOCK_WAIT_POLL_S = 0.005
 
 _STATUS_OF_REJECT = {
     Reject.TOO_LARGE: 413,
@@ -99,6 +103,7 @@ class Api:
 
     def __init__(self, node: NodeService) -> None:
         self._node = node
+        self._block_waiters = 0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=BODY_SIZE_MAX, middlewares=[_errors])
@@ -145,10 +150,33 @@ class Api:
             if not text.isdigit() or len(text) > 19:
                 raise BadRequest("height must be a non-negative integer or 'latest'")
             height = int(text)
+        wait_ms = _wait_ms(request)
         block = chain.block(height)
+        if block is None and height is not None and wait_ms:
+            block = await self._wait_for_block(chain, height, wait_ms)
         if block is None:
             raise BadRequest(f"no block at height {text}", 404)
         return web.json_response(block)
+
+    async def _wait_for_block(
+        self, chain: ChainService, height: int, wait_ms: int
+    ) -> dict[str, Any] | None:
+        """Answer as soon as ``height`` commits (a client following the chain need not
+        poll), or None after ``wait_ms``."""
+        if self._block_waiters >= BLOCK_WAITERS_MAX:
+            raise BadRequest("too many requests waiting for blocks; retry later", 503)
+        self._block_waiters += 1
+        try:
+            loop = asyncio.get_running_loop()
+            deadline_s = loop.time() + wait_ms / 1000
+            while loop.time() < deadline_s:
+                await asyncio.sleep(BLOCK_WAIT_POLL_S)
+                block = chain.block(height)
+                if block is not None:
+                    return block
+            return None
+        finally:
+            self._block_waiters -= 1
 
     async def get_state(self, request: web.Request) -> web.Response:
         chain = self._chain(request)
@@ -189,6 +217,13 @@ async def _read_txs(request: web.Request) -> tuple[list[bytes], bool]:
         _check_batch(raws)
         return raws, False
     raise BadRequest('body must be {"tx": "<base64>"} or {"txs": ["<base64>", ...]}')
+
+
+def _wait_ms(request: web.Request) -> int:
+    text = request.query.get("wait_ms", "0")
+    if not text.isdigit() or len(text) > 6 or int(text) > BLOCK_WAIT_MS_MAX:
+        raise BadRequest(f"wait_ms must be an integer from 0 to {BLOCK_WAIT_MS_MAX}")
+    return int(text)
 
 
 def _check_batch(raws: list[bytes]) -> None:

@@ -27,7 +27,7 @@ RESPONSE_SIZE_MAX = 64 * 1024 * 1024
 PLAN_SIZE_MAX = 1024 * 1024 * 1024
 HTTP_TIMEOUT_S = 15.0
 RETRY_AFTER_MAX_S = 5.0
-BLOCKS_PER_POLL_MAX = 2_000
+BLOCK_WAIT_MS = 500  # one request waits this long for the next block
 BLOCKS_KEPT_MAX = 1_000_000
 MISSING_REPORTED_MAX = 20
 ERRORS_KEPT_MAX = 20
@@ -227,28 +227,40 @@ async def _get_json(run: _Run, url: str) -> Any:
 
 
 async def _poll_commits(run: _Run, stop: asyncio.Event) -> None:
-    """Walk every new block a few times a second and stamp its transactions."""
+    """Follow the first node's chain block by block: each request waits until the
+    next height commits, so commit times are stamped within a few milliseconds."""
     base = run.url(0)
-    seen_height = -1
+    height = 0
     while not stop.is_set():
         try:
-            latest = await _get_json(run, f"{base}/blocks/latest")
-            top = int(latest["header"]["height"])
-            for h in range(seen_height + 1, min(top, seen_height + BLOCKS_PER_POLL_MAX) + 1):
-                block = latest if h == top else await _get_json(run, f"{base}/blocks/{h}")
-                now_s = time.monotonic()
-                tids = block.get("tx_ids", [])
-                for tid in tids:
-                    if isinstance(tid, str):
-                        run.commit_times_s.setdefault(tid, now_s)
-                stamp_ms = block["header"].get("timestamp_ms")
-                if tids and isinstance(stamp_ms, int) and len(run.blocks) < BLOCKS_KEPT_MAX:
-                    run.blocks.append((h, len(tids), now_s, stamp_ms))
-                seen_height = h
+            block = await _next_block(run, f"{base}/blocks/{height}?wait_ms={BLOCK_WAIT_MS}")
+            if block is None:
+                continue
+            now_s = time.monotonic()
+            tids = block.get("tx_ids", [])
+            for tid in tids:
+                if isinstance(tid, str):
+                    run.commit_times_s.setdefault(tid, now_s)
+            stamp_ms = block["header"].get("timestamp_ms")
+            if tids and isinstance(stamp_ms, int) and len(run.blocks) < BLOCKS_KEPT_MAX:
+                run.blocks.append((height, len(tids), now_s, stamp_ms))
+            height += 1
         except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, KeyError, ValueError) as e:
             run.note_error(f"poll: {type(e).__name__}: {e}")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), run.plan.poll_period_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), run.plan.poll_period_s)
+
+
+async def _next_block(run: _Run, url: str) -> Any:
+    """The block at ``url``, or None if it did not commit within the wait."""
+    async with run.session.get(url) as resp:
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise aiohttp.ClientResponseError(
+                resp.request_info, (), status=resp.status, message=f"GET {url}"
+            )
+        return msgspec.json.decode(await _read_body(resp))
 
 
 def _uncommitted(run: _Run) -> list[str]:

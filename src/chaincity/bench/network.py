@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 from chaincity.genesis.inspect import NetworkView
 from chaincity.genesis.layout import node_dir
+from chaincity.genesis.model import ChainParams
 from chaincity.genesis.network import InitOptions
 
 HOST = "127.0.0.1"
+EXPIRY_BLOCKS = 1_000_000
 PORT_LOW = 20_000
 PORT_HIGH = 60_000
 PORT_TRIES_MAX = 50
@@ -48,6 +50,9 @@ def init_options(nodes: int, suite: str, base_port: int) -> InitOptions:
         base_port=base_port,
         api_base_port=base_port + nodes,
         host=HOST,
+        # Transactions are all signed before the clock starts: a window of 1,000
+        # blocks would let them expire during a longer run, when blocks come fast.
+        params=ChainParams(tx_expiry_blocks_max=EXPIRY_BLOCKS),
     )
 
 

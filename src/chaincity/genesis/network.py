@@ -57,6 +57,7 @@ class InitOptions:
     host: str = "127.0.0.1"
     cert_days: int = 365
     tls_days: int = 825
+    params: ChainParams | None = None  # the main chain's parameters; None: the defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,9 @@ def _write_network(root: Path, opts: InitOptions, suite: CryptoSuite, now_ms: in
                     issue_node_cert(tls_ca, node.name, org, now, opts.tls_days),
                 )
     validators = ValidatorSet(0, tuple(Validator(n.name, n.org, n.key.public_key) for n in nodes))
-    genesis = Genesis(opts.network_id, suite.name, now_ms, tuple(orgs), validators, ChainParams())
+    genesis = Genesis(
+        opts.network_id, suite.name, now_ms, tuple(orgs), validators, opts.params or ChainParams()
+    )
     check_genesis(genesis, "--network-id/--suite")
     write_public_file(layout.genesis_path(root), dump_genesis(genesis))
     bundle = b"".join(o.tls_ca_cert_pem.encode() for o in orgs)
