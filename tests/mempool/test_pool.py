@@ -131,6 +131,31 @@ def test_expired_transactions_leave_the_pool() -> None:
     assert keep in mp and len(mp) == 1
 
 
+def test_expiry_matches_a_scan_of_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from chaincity.mempool import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "EXPIRIES_SLACK", 4)  # compaction runs too
+    rng = random.Random(7)
+    mp = pool()
+    expiry: dict[bytes, int] = {}
+    for i in range(120):
+        e = rng.randrange(2, 60)
+        expiry[mp.admit(make_tx("kv", "put", {}, nonce=i, expiry=e), 0, 1)] = e
+    for height in range(1, 61):
+        committed = [t for t in expiry if rng.random() < 0.05]
+        mp.remove_committed(committed)
+        for t in committed:
+            del expiry[t]
+        due = {t for t, e in expiry.items() if e <= height}
+        assert set(mp.remove_expired(height)) == due
+        for t in due:
+            del expiry[t]
+        assert len(mp) == len(expiry) and all(t in mp for t in expiry)
+    assert len(mp) == 0
+
+
 def test_gossip_only_local_admissions_in_batches() -> None:
     mp = pool()
     for i in range(5):

@@ -25,7 +25,7 @@ from chaincity.bench import stats
 MSGPACK_TYPE = "application/msgpack"
 RESPONSE_SIZE_MAX = 64 * 1024 * 1024
 PLAN_SIZE_MAX = 1024 * 1024 * 1024
-HTTP_TIMEOUT_S = 15.0
+HTTP_TIMEOUT_S = 60.0
 RETRY_AFTER_MAX_S = 5.0
 BLOCK_WAIT_MS = 500  # one request waits this long for the next block
 BLOCKS_KEPT_MAX = 1_000_000

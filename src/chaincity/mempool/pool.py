@@ -24,6 +24,7 @@ its transactions are simply not in flight any more.
 from __future__ import annotations
 
 import enum
+import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,8 @@ class _Entry:
     tx: Transaction
 
 
+EXPIRIES_SLACK = 1_024
+
 CommittedAmong = Callable[[Collection[bytes]], Container[bytes]]
 
 
@@ -107,6 +110,9 @@ class Mempool:
         )
         self._params = params or MempoolParams()
         self._ready: OrderedDict[bytes, _Entry] = OrderedDict()  # oldest first
+        # (expiry height, id) of pooled transactions, and of some that left since:
+        # expiry is found without a scan of the whole pool per block.
+        self._expiries: list[tuple[int, bytes]] = []
         self._id_of_raw: dict[bytes, bytes] = {}  # a pooled transaction's bytes -> its id
         self._per_sender: dict[bytes, int] = {}
         self._bytes = 0
@@ -180,6 +186,7 @@ class Mempool:
 
     def _accept(self, raw: bytes, tid: bytes, entry: _Entry, gossip: bool) -> bytes:
         self._ready[tid] = entry
+        heapq.heappush(self._expiries, (entry.expiry_height, tid))
         self._id_of_raw[raw] = tid
         self._per_sender[entry.sender] = self._per_sender.get(entry.sender, 0) + 1
         self._bytes += len(raw)
@@ -264,8 +271,18 @@ class Mempool:
 
     def remove_expired(self, height: int) -> list[bytes]:
         """Drop transactions that can no longer commit after ``height``; their ids."""
-        expired = [tid for tid, e in self._ready.items() if e.expiry_height <= height]
+        expiries, ready = self._expiries, self._ready
+        expired: list[bytes] = []
+        while expiries and expiries[0][0] <= height:
+            _, tid = heapq.heappop(expiries)
+            entry = ready.get(tid)
+            if entry is not None and entry.expiry_height <= height:
+                expired.append(tid)
         self.remove_committed(expired)
+        if len(expiries) > 2 * len(ready) + EXPIRIES_SLACK:
+            # Entries of transactions that committed: drop them all at once.
+            self._expiries = [(e.expiry_height, tid) for tid, e in ready.items()]
+            heapq.heapify(self._expiries)
         return expired
 
     def drain_gossip(self, count_max: int) -> list[bytes]:
