@@ -18,6 +18,7 @@ def test_bench_runs_a_real_network_end_to_end(tmp_path: Path) -> None:
         senders=8,
         verify_s=0.2,
         batch_txs_max=100,
+        state_keys=2_500,  # three kv.put_many transactions before the clock starts
         dir=tmp_path,
     )
     report = run_bench(opts)
@@ -31,3 +32,4 @@ def test_bench_runs_a_real_network_end_to_end(tmp_path: Path) -> None:
     assert len(report.node_figures) == 4
     assert all(n.cpu_s is not None and n.peak_rss_mib for n in report.node_figures)
     assert report.signature.bound_tps > 0
+    assert report.state_keys == 2_500 and "2500 keys in the state" in format_report(report)

@@ -51,6 +51,22 @@ def test_kv_put_then_get_in_one_block(view: DictView) -> None:
     assert [r.index for r in result.receipts] == [0, 1]
 
 
+def test_kv_put_many_writes_every_entry_or_none(view: DictView) -> None:
+    from chaincity.contracts.kv import PUT_MANY_MAX
+
+    items = {f"k{i:04d}": i for i in range(PUT_MANY_MAX)}
+    good = tx("kv", "put_many", {"items": items})
+    too_many = tx("kv", "put_many", {"items": {**items, "extra": 1}}, nonce=2)
+    long_key = tx("kv", "put_many", {"items": {"a": 1, "k" * 129: 2}}, nonce=3)
+    empty = tx("kv", "put_many", {"items": {}}, nonce=4)
+    result = executor().execute_block(view, 3, 0, [good, too_many, long_key, empty])
+    statuses = [r.status for r in result.receipts]
+    assert statuses == [RECEIPT_OK, RECEIPT_FAILED, RECEIPT_FAILED, RECEIPT_FAILED]
+    assert decode_value(result.receipts[0].result) == PUT_MANY_MAX
+    assert decode_value(view.data[b"kv/k0999"]) == 999
+    assert b"kv/a" not in view.data  # the failed call's first write was undone
+
+
 def test_notary_records_once_and_second_attempt_fails_without_changes(view: DictView) -> None:
     first = tx("notary", "record", {"digest": DIGEST, "metadata": {"title": "deed"}})
     second = tx(

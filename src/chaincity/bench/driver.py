@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from chaincity.bench import procfs, stats, workload
+from chaincity.bench import preload, procfs, stats, workload
 from chaincity.bench.loadgen import LoadPlan, LoadResult
 from chaincity.bench.network import (
     BenchError,
@@ -38,6 +38,7 @@ from chaincity.bench.report import (
     compute_signature_bound,
     compute_window,
 )
+from chaincity.client import Client, Signer
 from chaincity.crypto import get_suite
 from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.network import create_network
@@ -63,6 +64,7 @@ class BenchOptions:
     verify_s: float = 1.0
     batch_txs_max: int = 500
     tick_ms: int = 10
+    state_keys: int = 0  # written (kv.put_many) before the clock starts
     dir: Path | None = None  # None: a temp directory, removed afterwards
 
 
@@ -84,6 +86,8 @@ def check_options(opts: BenchOptions) -> None:
         raise BenchError("--batch must be 1..5000")
     if not 1 <= opts.tick_ms <= 10_000:
         raise BenchError("--tick-ms must be 1..10000")
+    if not 0 <= opts.state_keys <= preload.STATE_KEYS_MAX:
+        raise BenchError(f"--state-keys must be 0..{preload.STATE_KEYS_MAX}")
 
 
 def machine_info() -> Machine:
@@ -123,6 +127,9 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         signers = workload.make_signers(root, view.genesis, opts.senders, _now_ms())
         status = wait_ready(net, READY_TIMEOUT_S)
         height = chain_height(status) or 0
+        if opts.state_keys:
+            _preload(net, signers, opts.state_keys, height, say)
+            height = chain_height(wait_ready(net, READY_TIMEOUT_S)) or 0
         say(f"nodes connected at height {height}; signing {opts.txs} transactions")
         expiry = height + view.genesis.params.tx_expiry_blocks_max - EXPIRY_MARGIN_BLOCKS
         raws = workload.presign(
@@ -131,7 +138,7 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         verify_per_s = workload.measure_verify_per_s(get_suite(opts.suite), raws, opts.verify_s)
         say(f"one core verifies {verify_per_s:.0f} signatures/s; applying load")
         before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
-        result = _apply_load(work, net, raws, opts)
+        result = _apply_load(work, net, raws, opts, height + 1)
         after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         exited = net.exited()
     finally:
@@ -147,8 +154,27 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     return _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
 
 
+def _preload(
+    net: RunningNetwork,
+    signers: list[Signer],
+    keys: int,
+    height: int,
+    say: Callable[[str], None],
+) -> None:
+    expiry = height + net.view.genesis.params.tx_expiry_blocks_max - EXPIRY_MARGIN_BLOCKS
+    raws = preload.build_preload(signers, keys, expiry, f"{_now_ms()}")
+    say(f"writing {keys} keys to the state ({len(raws)} transactions) before the run")
+    clients = [Client(url, net.view.genesis.network_id, timeout_s=60) for url in net.api_urls]
+    started_s = time.monotonic()
+    try:
+        preload.preload_state(clients, raws, say)
+    except preload.PreloadError as exc:
+        raise BenchError(str(exc)) from None
+    say(f"state written in {time.monotonic() - started_s:.0f} s")
+
+
 def _apply_load(
-    work: Path, net: RunningNetwork, raws: list[bytes], opts: BenchOptions
+    work: Path, net: RunningNetwork, raws: list[bytes], opts: BenchOptions, first_height: int
 ) -> LoadResult:
     plan = LoadPlan(
         net.api_urls,
@@ -159,6 +185,7 @@ def _apply_load(
         opts.drain_s,
         opts.batch_txs_max,
         tick_s=opts.tick_ms / 1000,
+        first_height=first_height,
     )
     plan_path, result_path, log_path = work / "plan.bin", work / "result.bin", work / "load.log"
     plan_path.write_bytes(msgspec.msgpack.encode(plan))
@@ -226,4 +253,5 @@ def _build_report(
         node_figures=compute_node_figures(before, after, committed),
         signature=compute_signature_bound(verify_per_s, machine.cores, opts.nodes, throughput.tps),
         errors=errors,
+        state_keys=opts.state_keys,
     )

@@ -45,6 +45,7 @@ class LoadPlan(msgspec.Struct, frozen=True):
     in_flight_max: int = 8
     poll_period_s: float = 0.1
     tick_s: float = 0.01  # open loop: how often due transactions are posted
+    first_height: int = 0  # blocks below hold none of the run's transactions
 
 
 class LoadResult(msgspec.Struct):
@@ -230,7 +231,7 @@ async def _poll_commits(run: _Run, stop: asyncio.Event) -> None:
     """Follow the first node's chain block by block: each request waits until the
     next height commits, so commit times are stamped within a few milliseconds."""
     base = run.url(0)
-    height = 0
+    height = run.plan.first_height
     while not stop.is_set():
         try:
             block = await _next_block(run, f"{base}/blocks/{height}?wait_ms={BLOCK_WAIT_MS}")

@@ -66,6 +66,7 @@ class BenchReport(msgspec.Struct, frozen=True):
     node_figures: list[NodeFigures]
     signature: SignatureBound
     errors: list[str]
+    state_keys: int = 0  # keys written before the clock started
 
     @property
     def all_committed(self) -> bool:
@@ -140,7 +141,8 @@ def format_report(r: BenchReport) -> str:
     m, sig = r.machine, r.signature
     lines = [
         f"chaincity bench: {r.nodes} validators, suite {r.suite}, workload {r.workload}, "
-        f"{r.mode}, {r.senders} senders",
+        f"{r.mode}, {r.senders} senders"
+        + (f", {r.state_keys} keys in the state before the run" if r.state_keys else ""),
         f"machine: {m.cores} cores ({m.cpu_model}), Python {m.python}, {m.platform}",
         f"load: {r.load_s:.1f} s, {r.txs_planned} planned, {r.submitted} submitted, "
         f"{r.accepted} accepted ({_rate(r.accepted, r.load_s)} tx/s); "

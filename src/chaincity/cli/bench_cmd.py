@@ -27,6 +27,9 @@ def bench(
     senders: int = typer.Option(100, help="Distinct member keys signing the transactions."),
     batch: int = typer.Option(500, help="Most transactions in one submit request."),
     tick_ms: int = typer.Option(10, help="With --rate: post the due transactions this often."),
+    state_keys: int = typer.Option(
+        0, help="Keys to write to the state (kv.put_many) before the clock starts."
+    ),
     dir: Path | None = typer.Option(None, "--dir", help="Work here instead of a temp directory."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
@@ -45,6 +48,7 @@ def bench(
         senders=senders,
         batch_txs_max=batch,
         tick_ms=tick_ms,
+        state_keys=state_keys,
         dir=dir,
     )
     try:
