@@ -48,6 +48,9 @@ READY_TIMEOUT_S = 90.0
 LOADGEN_SLACK_S = 60.0
 EXPIRY_MARGIN_BLOCKS = 10
 LOG_TAIL_BYTES = 2_000
+MEMORY_SAMPLES = 10  # resident memory of the nodes, about this many times a run
+MEMORY_SAMPLE_MIN_S = 5.0
+MEMORY_SAMPLES_MAX = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,8 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         verify_per_s = workload.measure_verify_per_s(get_suite(opts.suite), raws, opts.verify_s)
         say(f"one core verifies {verify_per_s:.0f} signatures/s; applying load")
         before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
-        result = _apply_load(work, net, raws, opts, height + 1)
+        memory: list[tuple[float, float]] = []
+        result = _apply_load(work, net, raws, opts, height + 1, memory)
         after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         exited = net.exited()
     finally:
@@ -151,7 +155,8 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
             f"{view.genesis.params.tx_expiry_blocks_max} blocks ahead) and the last non-empty "
             f"block seen was at height {top}; if the chain passed the expiry, that is why"
         )
-    return _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
+    report = _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
+    return msgspec.structs.replace(report, memory_mib=memory)
 
 
 def _preload(
@@ -173,8 +178,36 @@ def _preload(
     say(f"state written in {time.monotonic() - started_s:.0f} s")
 
 
+def _wait_sampling(
+    proc: subprocess.Popen[bytes],
+    net: RunningNetwork,
+    opts: BenchOptions,
+    memory: list[tuple[float, float]],
+) -> int | None:
+    """Wait for the load process, sampling the nodes' resident memory meanwhile;
+    its exit code, or None if it overran."""
+    started_s = time.monotonic()
+    deadline_s = started_s + opts.duration_s + opts.drain_s + LOADGEN_SLACK_S
+    period_s = max(MEMORY_SAMPLE_MIN_S, opts.duration_s / MEMORY_SAMPLES)
+    while True:
+        try:
+            return proc.wait(timeout=max(0.0, min(period_s, deadline_s - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline_s:
+                return None
+        samples = [procfs.sample(pid) for pid in net.pids().values()]
+        rss = [s.rss_bytes for s in samples if s is not None]
+        if rss and len(memory) < MEMORY_SAMPLES_MAX:
+            memory.append((time.monotonic() - started_s, max(rss) / 2**20))
+
+
 def _apply_load(
-    work: Path, net: RunningNetwork, raws: list[bytes], opts: BenchOptions, first_height: int
+    work: Path,
+    net: RunningNetwork,
+    raws: list[bytes],
+    opts: BenchOptions,
+    first_height: int,
+    memory: list[tuple[float, float]],
 ) -> LoadResult:
     plan = LoadPlan(
         net.api_urls,
@@ -193,9 +226,7 @@ def _apply_load(
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            code = proc.wait(timeout=opts.duration_s + opts.drain_s + LOADGEN_SLACK_S)
-        except subprocess.TimeoutExpired:
-            code = None
+            code = _wait_sampling(proc, net, opts, memory)
         finally:
             if proc.poll() is None:
                 proc.kill()

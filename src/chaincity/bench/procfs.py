@@ -18,6 +18,7 @@ _STIME_AFTER_COMM = 12
 class ProcSample:
     cpu_s: float
     peak_rss_bytes: int
+    rss_bytes: int = 0  # resident now
 
 
 def parse_cpu_s(stat_text: str, ticks_per_s: int) -> float:
@@ -33,15 +34,16 @@ def parse_cpu_s(stat_text: str, ticks_per_s: int) -> float:
     return ticks / ticks_per_s
 
 
-def parse_peak_rss_bytes(status_text: str) -> int:
-    """VmHWM (peak resident set) from the text of /proc/<pid>/status, in bytes."""
+def parse_peak_rss_bytes(status_text: str, field: str = "VmHWM") -> int:
+    """VmHWM (peak resident set), or another kB field such as VmRSS, from the text
+    of /proc/<pid>/status, in bytes."""
     for line in status_text.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             parts = line.split()
             if len(parts) >= 3 and parts[2] == "kB" and parts[1].isdigit():
                 return int(parts[1]) * 1024
-            raise ValueError(f"unexpected VmHWM line: {line!r}")
-    raise ValueError("no VmHWM line")
+            raise ValueError(f"unexpected {field} line: {line!r}")
+    raise ValueError(f"no {field} line")
 
 
 def sample(pid: int, proc_root: Path = Path("/proc")) -> ProcSample | None:
@@ -51,7 +53,11 @@ def sample(pid: int, proc_root: Path = Path("/proc")) -> ProcSample | None:
         stat = (base / "stat").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii", "replace")
         status = (base / "status").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii", "replace")
         ticks = os.sysconf("SC_CLK_TCK")
-        return ProcSample(parse_cpu_s(stat, ticks), parse_peak_rss_bytes(status))
+        return ProcSample(
+            parse_cpu_s(stat, ticks),
+            parse_peak_rss_bytes(status),
+            parse_peak_rss_bytes(status, "VmRSS"),
+        )
     except (OSError, ValueError):
         return None
 

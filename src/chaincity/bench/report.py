@@ -67,6 +67,8 @@ class BenchReport(msgspec.Struct, frozen=True):
     signature: SignatureBound
     errors: list[str]
     state_keys: int = 0  # keys written before the clock started
+    # (seconds since the load started, resident MiB of the largest node) through the run
+    memory_mib: list[tuple[float, float]] = msgspec.field(default_factory=list)
 
     @property
     def all_committed(self) -> bool:
@@ -180,6 +182,9 @@ def format_report(r: BenchReport) -> str:
             f"{n.name:<16}{_fmt(n.cpu_s, '9.2f')}{_fmt(n.cpu_ms_per_tx, '11.3f')}"
             f"{_fmt(n.peak_rss_mib, '10.1f')}"
         )
+    if r.memory_mib:
+        points = ", ".join(f"{t:.0f} s {mib:.0f}" for t, mib in r.memory_mib)
+        lines.append(f"memory during the run (largest node, resident MiB): {points}")
     if r.all_committed:
         lines.append(f"check: all {r.accepted} accepted transactions committed")
     else:
