@@ -109,8 +109,8 @@ def test_format_report_says_the_figures() -> None:
     )
     assert "check: all 990 accepted transactions committed" in text
     assert "memory during" not in text
-    sampled = format_report(_report(memory_mib=[(30.2, 150.4), (60.0, 152.0)]))
-    assert "memory during the run (largest node, resident MiB): 30 s 150, 60 s 152" in sampled
+    sampled = format_report(_report(memory_mib=[(30.2, 150.4, 99.6), (60.0, 152.0, 101.0)]))
+    assert "30 s 150/100, 60 s 152/101" in sampled and "memory during the run" in sampled
 
 
 def test_format_report_flags_lost_transactions() -> None:

@@ -141,7 +141,7 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         verify_per_s = workload.measure_verify_per_s(get_suite(opts.suite), raws, opts.verify_s)
         say(f"one core verifies {verify_per_s:.0f} signatures/s; applying load")
         before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
-        memory: list[tuple[float, float]] = []
+        memory: list[tuple[float, float, float]] = []
         result = _apply_load(work, net, raws, opts, height + 1, memory)
         after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         exited = net.exited()
@@ -182,7 +182,7 @@ def _wait_sampling(
     proc: subprocess.Popen[bytes],
     net: RunningNetwork,
     opts: BenchOptions,
-    memory: list[tuple[float, float]],
+    memory: list[tuple[float, float, float]],
 ) -> int | None:
     """Wait for the load process, sampling the nodes' resident memory meanwhile;
     its exit code, or None if it overran."""
@@ -196,9 +196,10 @@ def _wait_sampling(
             if time.monotonic() >= deadline_s:
                 return None
         samples = [procfs.sample(pid) for pid in net.pids().values()]
-        rss = [s.rss_bytes for s in samples if s is not None]
+        rss = [(s.rss_bytes, s.anon_bytes) for s in samples if s is not None]
         if rss and len(memory) < MEMORY_SAMPLES_MAX:
-            memory.append((time.monotonic() - started_s, max(rss) / 2**20))
+            total, anon = max(rss)
+            memory.append((time.monotonic() - started_s, total / 2**20, anon / 2**20))
 
 
 def _apply_load(
@@ -207,7 +208,7 @@ def _apply_load(
     raws: list[bytes],
     opts: BenchOptions,
     first_height: int,
-    memory: list[tuple[float, float]],
+    memory: list[tuple[float, float, float]],
 ) -> LoadResult:
     plan = LoadPlan(
         net.api_urls,

@@ -19,6 +19,9 @@ class ProcSample:
     cpu_s: float
     peak_rss_bytes: int
     rss_bytes: int = 0  # resident now
+    # Of which anonymous (the heap; the rest is mostly the ledger's memory-mapped file,
+    # which the kernel can drop and read again): 0 where the kernel does not say.
+    anon_bytes: int = 0
 
 
 def parse_cpu_s(stat_text: str, ticks_per_s: int) -> float:
@@ -57,6 +60,7 @@ def sample(pid: int, proc_root: Path = Path("/proc")) -> ProcSample | None:
             parse_cpu_s(stat, ticks),
             parse_peak_rss_bytes(status),
             parse_peak_rss_bytes(status, "VmRSS"),
+            parse_peak_rss_bytes(status, "RssAnon") if "RssAnon:" in status else 0,
         )
     except (OSError, ValueError):
         return None

@@ -67,8 +67,9 @@ class BenchReport(msgspec.Struct, frozen=True):
     signature: SignatureBound
     errors: list[str]
     state_keys: int = 0  # keys written before the clock started
-    # (seconds since the load started, resident MiB of the largest node) through the run
-    memory_mib: list[tuple[float, float]] = msgspec.field(default_factory=list)
+    # (seconds since the load started, resident MiB, of which anonymous) of the node
+    # with the most resident memory, sampled through the run
+    memory_mib: list[tuple[float, float, float]] = msgspec.field(default_factory=list)
 
     @property
     def all_committed(self) -> bool:
@@ -183,8 +184,11 @@ def format_report(r: BenchReport) -> str:
             f"{_fmt(n.peak_rss_mib, '10.1f')}"
         )
     if r.memory_mib:
-        points = ", ".join(f"{t:.0f} s {mib:.0f}" for t, mib in r.memory_mib)
-        lines.append(f"memory during the run (largest node, resident MiB): {points}")
+        points = ", ".join(f"{t:.0f} s {mib:.0f}/{anon:.0f}" for t, mib, anon in r.memory_mib)
+        lines.append(
+            "memory during the run (largest node, resident MiB / of which heap, the rest "
+            f"mostly the mapped ledger file): {points}"
+        )
     if r.all_committed:
         lines.append(f"check: all {r.accepted} accepted transactions committed")
     else:
