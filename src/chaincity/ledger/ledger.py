@@ -220,10 +220,18 @@ class Ledger:
             key = _height_key(header.height)
             txn.put(self._t["blocks"], key, encode(block))
             txn.put(self._t["hashes"], hash_, key)
-            for receipt in receipts:
-                loc = _LOC.pack(header.height, receipt.index)
-                txn.put(self._t["receipts"], loc, encode(receipt))
-                txn.put(self._t["txs"], receipt.tx_id, loc)
+            locs = [_LOC.pack(header.height, r.index) for r in receipts]
+            # Receipt keys start with the new height: appended, they fill pages densely.
+            txn.put_many(
+                self._t["receipts"],
+                [(loc, encode(r)) for loc, r in zip(locs, receipts, strict=True)],
+                append=True,
+            )
+            # Ids are random: in key order, neighbouring inserts share B-tree pages.
+            txn.put_many(
+                self._t["txs"],
+                sorted((r.tx_id, loc) for r, loc in zip(receipts, locs, strict=True)),
+            )
             if commit_cert is not None:
                 txn.put(self._t["certs"], key, commit_cert)
             self.state.write_update(txn, state_update)
