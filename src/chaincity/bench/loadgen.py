@@ -28,6 +28,7 @@ PLAN_SIZE_MAX = 1024 * 1024 * 1024
 HTTP_TIMEOUT_S = 60.0
 RETRY_AFTER_MAX_S = 5.0
 BLOCK_WAIT_MS = 500  # one request waits this long for the next block
+NO_BLOCK_PAUSE_S = 0.005
 BLOCKS_KEPT_MAX = 1_000_000
 MISSING_REPORTED_MAX = 20
 ERRORS_KEPT_MAX = 20
@@ -236,6 +237,9 @@ async def _poll_commits(run: _Run, stop: asyncio.Event) -> None:
         try:
             block = await _next_block(run, f"{base}/blocks/{height}?wait_ms={BLOCK_WAIT_MS}")
             if block is None:
+                # A node that does not wait answers at once: do not spin on it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), NO_BLOCK_PAUSE_S)
                 continue
             now_s = time.monotonic()
             tids = block.get("tx_ids", [])
