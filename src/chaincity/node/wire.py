@@ -33,28 +33,28 @@ class Kind(enum.IntEnum):
     BLOCK_RESPONSE = 41
 
 
-class TxBatch(msgspec.Struct, array_like=True, frozen=True):
+class TxBatch(msgspec.Struct, array_like=True, frozen=True, gc=False):
     txs: Annotated[tuple[TxBytes, ...], Meta(max_length=GOSSIP_TXS_MAX)]
 
 
-class BlockRequest(msgspec.Struct, array_like=True, frozen=True):
+class BlockRequest(msgspec.Struct, array_like=True, frozen=True, gc=False):
     block_hash: HashBytes
 
 
-class SyncStatus(msgspec.Struct, array_like=True, frozen=True):
+class SyncStatus(msgspec.Struct, array_like=True, frozen=True, gc=False):
     height: U64
     epoch: U64
 
 
-class SyncRequest(msgspec.Struct, array_like=True, frozen=True):
+class SyncRequest(msgspec.Struct, array_like=True, frozen=True, gc=False):
     from_height: U64
     count: Annotated[int, Meta(ge=1, le=SYNC_BLOCKS_MAX)]
 
 
-class SyncItem(msgspec.Struct, array_like=True, frozen=True):
+class SyncItem(msgspec.Struct, array_like=True, frozen=True, gc=False):
     block: bytes  # canonical Block
     cert: bytes  # canonical QuorumCert, or empty
 
 
-class SyncResponse(msgspec.Struct, array_like=True, frozen=True):
+class SyncResponse(msgspec.Struct, array_like=True, frozen=True, gc=False):
     items: Annotated[tuple[SyncItem, ...], Meta(max_length=SYNC_BLOCKS_MAX)]

@@ -34,7 +34,7 @@ from chaincity.types.primitives import (
 TxBytes = Annotated[bytes, Meta(max_length=TX_SIZE_MAX)]
 
 
-class BlockHeader(msgspec.Struct, array_like=True, frozen=True):
+class BlockHeader(msgspec.Struct, array_like=True, frozen=True, gc=False):
     chain_id: ChainIdField
     epoch: U64
     height: U64
@@ -48,7 +48,7 @@ class BlockHeader(msgspec.Struct, array_like=True, frozen=True):
     timestamp_ms: U64
 
 
-class Block(msgspec.Struct, array_like=True, frozen=True):
+class Block(msgspec.Struct, array_like=True, frozen=True, gc=False):
     header: BlockHeader
     # Canonical encodings of the transactions, kept as bytes so a block is
     # relayed and stored without re-encoding.
@@ -64,7 +64,7 @@ def payload_hash(suite: CryptoSuite, tx_ids: list[bytes] | tuple[bytes, ...]) ->
     return suite.tagged_hash(Tag.PAYLOAD, b"".join(tx_ids))
 
 
-class Event(msgspec.Struct, array_like=True, frozen=True):
+class Event(msgspec.Struct, array_like=True, frozen=True, gc=False):
     contract: Name
     name: Name
     data: Annotated[bytes, Meta(max_length=EVENT_DATA_SIZE_MAX)]  # codec.encode_value
@@ -74,7 +74,7 @@ RECEIPT_OK = 0
 RECEIPT_FAILED = 1
 
 
-class Receipt(msgspec.Struct, array_like=True, frozen=True):
+class Receipt(msgspec.Struct, array_like=True, frozen=True, gc=False):
     tx_id: HashBytes
     height: U64
     index: U32

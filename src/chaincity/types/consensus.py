@@ -39,7 +39,7 @@ Signatures = Annotated[tuple[SignatureBytes, ...], Meta(max_length=VALIDATORS_MA
 Rounds = Annotated[tuple[U64, ...], Meta(max_length=VALIDATORS_MAX)]
 
 
-class ExecResult(msgspec.Struct, array_like=True, frozen=True):
+class ExecResult(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """The result of executing the committed chain up to ``height``."""
 
     height: U64
@@ -52,7 +52,7 @@ def header_exec_result(header: BlockHeader) -> ExecResult:
     return ExecResult(header.exec_height, header.state_root, header.receipts_root)
 
 
-class VoteData(msgspec.Struct, array_like=True, frozen=True):
+class VoteData(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """What a vote signs (and so what a quorum certificate certifies)."""
 
     chain_id: ChainIdField
@@ -71,13 +71,13 @@ def vote_signing_bytes(data: VoteData) -> bytes:
     return tagged(Tag.VOTE, encode(data))
 
 
-class Vote(msgspec.Struct, array_like=True, frozen=True, tag=1):
+class Vote(msgspec.Struct, array_like=True, frozen=True, tag=1, gc=False):
     data: VoteData
     signer: U16
     signature: SignatureBytes
 
 
-class QuorumCert(msgspec.Struct, array_like=True, frozen=True):
+class QuorumCert(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """Signatures of a quorum over one VoteData; signers sorted and distinct.
 
     A round-0 certificate with no signatures is the root of an epoch: it is
@@ -94,7 +94,7 @@ class QuorumCert(msgspec.Struct, array_like=True, frozen=True):
 CommitCertificate = QuorumCert
 
 
-class TimeoutData(msgspec.Struct, array_like=True, frozen=True):
+class TimeoutData(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """What a timeout signs: giving up on ``round``, with the highest QC round known."""
 
     chain_id: ChainIdField
@@ -107,7 +107,7 @@ def timeout_signing_bytes(data: TimeoutData) -> bytes:
     return tagged(Tag.TIMEOUT, encode(data))
 
 
-class TimeoutCert(msgspec.Struct, array_like=True, frozen=True):
+class TimeoutCert(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """A quorum of timeouts for one round; each signer signed its own high QC round."""
 
     chain_id: ChainIdField
@@ -121,7 +121,7 @@ class TimeoutCert(msgspec.Struct, array_like=True, frozen=True):
         return max(self.high_qc_rounds, default=0)
 
 
-class Timeout(msgspec.Struct, array_like=True, frozen=True, tag=2):
+class Timeout(msgspec.Struct, array_like=True, frozen=True, tag=2, gc=False):
     data: TimeoutData
     signer: U16
     signature: SignatureBytes
@@ -129,7 +129,7 @@ class Timeout(msgspec.Struct, array_like=True, frozen=True, tag=2):
     last_tc: TimeoutCert | None  # the TC that led the sender into this round, if any
 
 
-class ProposalBody(msgspec.Struct, array_like=True, frozen=True):
+class ProposalBody(msgspec.Struct, array_like=True, frozen=True, gc=False):
     chain_id: ChainIdField
     epoch: U64
     round: U64
@@ -140,19 +140,19 @@ def proposal_signing_bytes(body: ProposalBody) -> bytes:
     return tagged(Tag.PROPOSAL, encode(body))
 
 
-class Proposal(msgspec.Struct, array_like=True, frozen=True, tag=3):
+class Proposal(msgspec.Struct, array_like=True, frozen=True, tag=3, gc=False):
     block: Block
     justify: QuorumCert  # certifies the block's parent
     tc: TimeoutCert | None  # present when the previous round ended in a timeout
     signature: SignatureBytes  # by the header's proposer
 
 
-class TimeoutCertMsg(msgspec.Struct, array_like=True, frozen=True, tag=4):
+class TimeoutCertMsg(msgspec.Struct, array_like=True, frozen=True, tag=4, gc=False):
     tc: TimeoutCert
     high_qc: QuorumCert
 
 
-class EpochChangeCert(msgspec.Struct, array_like=True, frozen=True):
+class EpochChangeCert(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """Proof for a light client that ``next_set`` follows the set of ``cert.data.epoch``.
 
     ``header`` is the committed block that ends the old epoch; ``cert`` is its
@@ -164,14 +164,14 @@ class EpochChangeCert(msgspec.Struct, array_like=True, frozen=True):
     next_set: ValidatorSet
 
 
-class EpochChangeMsg(msgspec.Struct, array_like=True, frozen=True, tag=5):
+class EpochChangeMsg(msgspec.Struct, array_like=True, frozen=True, tag=5, gc=False):
     change: EpochChangeCert
 
 
 ConsensusMessage = Vote | Timeout | Proposal | TimeoutCertMsg | EpochChangeMsg
 
 
-class SafetyData(msgspec.Struct, array_like=True, frozen=True):
+class SafetyData(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """The small struct a validator stores durably before any vote or timeout leaves.
 
     ``highest_vote_round`` covers timeouts too: after timing out in a round a

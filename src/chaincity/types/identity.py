@@ -43,7 +43,7 @@ CERT_FILE_TYPE = "chaincity-member-cert"
 CERT_FILE_SIZE_MAX = 8192
 
 
-class CertBody(msgspec.Struct, array_like=True, frozen=True):
+class CertBody(msgspec.Struct, array_like=True, frozen=True, gc=False):
     network_id: ChainIdField
     subject: Name
     org: Name
@@ -54,7 +54,7 @@ class CertBody(msgspec.Struct, array_like=True, frozen=True):
     serial: U64
 
 
-class MemberCert(msgspec.Struct, array_like=True, frozen=True):
+class MemberCert(msgspec.Struct, array_like=True, frozen=True, gc=False):
     body: CertBody
     signature: SignatureBytes
 

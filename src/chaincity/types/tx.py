@@ -29,7 +29,7 @@ from chaincity.types.primitives import (
 ArgsBytes = Annotated[bytes, Meta(max_length=TX_ARGS_SIZE_MAX)]
 
 
-class TxBody(msgspec.Struct, array_like=True, frozen=True):
+class TxBody(msgspec.Struct, array_like=True, frozen=True, gc=False):
     chain_id: ChainIdField
     sender: MemberCert
     nonce: U64
@@ -39,7 +39,7 @@ class TxBody(msgspec.Struct, array_like=True, frozen=True):
     expiry_height: U64  # the last height at which this transaction may commit
 
 
-class Transaction(msgspec.Struct, array_like=True, frozen=True):
+class Transaction(msgspec.Struct, array_like=True, frozen=True, gc=False):
     body: TxBody
     signature: SignatureBytes
 

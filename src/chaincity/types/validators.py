@@ -12,14 +12,14 @@ from chaincity.crypto import CryptoSuite
 from chaincity.types.primitives import U64, VALIDATORS_MAX, Name, PublicKeyBytes
 
 
-class Validator(msgspec.Struct, array_like=True, frozen=True):
+class Validator(msgspec.Struct, array_like=True, frozen=True, gc=False):
     name: Name
     org: Name
     public_key: PublicKeyBytes
     power: Annotated[int, Meta(ge=1, le=1)] = 1  # equal weight; kept for future weighting
 
 
-class ValidatorSet(msgspec.Struct, array_like=True, frozen=True):
+class ValidatorSet(msgspec.Struct, array_like=True, frozen=True, gc=False):
     epoch: U64
     validators: Annotated[tuple[Validator, ...], Meta(min_length=1, max_length=VALIDATORS_MAX)]
 
