@@ -22,7 +22,7 @@ class FakeChain:
         self.full = False
         self.tip = 7
 
-    def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
+    async def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
         out = []
         for raw in raws:
             tid = raw[:32].ljust(32, b"\x00")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaincity.crypto import get_suite
+from chaincity.crypto import CryptoSuite, get_suite
 from chaincity.genesis.model import ChainParams, Genesis, OrgInfo
+from chaincity.mempool import SignatureChecker, SignatureJob, verify_jobs
 from chaincity.node.chain import ChainDeps, ChainRuntime
 from chaincity.node.metrics import Metrics
 from chaincity.node.wire import Kind
@@ -232,6 +233,23 @@ class SimOutbox:
                 self.net.deliver(self.me, j, kind, payload)
 
 
+class DeferredChecker:
+    """Checks signatures for real but reports ``delay_ms`` later on the simulated
+    clock: worker threads that finish after the chain has moved on."""
+
+    def __init__(self, net: SimNet, delay_ms: int) -> None:
+        self.net, self.delay_ms = net, delay_ms
+        self.batches = 0
+
+    def start(
+        self, suite: CryptoSuite, jobs: Sequence[SignatureJob], done: Callable[[list[bool]], None]
+    ) -> bool:
+        results = verify_jobs(suite, jobs)
+        self.batches += 1
+        self.net.schedule(self.delay_ms / 1000, lambda: done(results))
+        return True
+
+
 def validator_key(i: int) -> bytes:
     return bytes([100 + i]) * 32
 
@@ -245,7 +263,9 @@ def make_genesis(n: int, **params: int) -> Genesis:
     return Genesis("main", SUITE.name, 1_600_000_000_000, (org,), vset, ChainParams(**params))
 
 
-def make_network(n: int, **params: int) -> tuple[SimNet, list[MemoryStore]]:
+def make_network(
+    n: int, checker: Callable[[SimNet], SignatureChecker] | None = None, **params: int
+) -> tuple[SimNet, list[MemoryStore]]:
     net = SimNet(n)
     genesis = make_genesis(n, **params)
     stores = [MemoryStore() for _ in range(n)]
@@ -259,6 +279,7 @@ def make_network(n: int, **params: int) -> tuple[SimNet, list[MemoryStore]]:
             schedule=net.schedule,
             now_ms=lambda: net.now_ms,
             metrics=Metrics(),
+            signatures=None if checker is None else checker(net),
         )
         net.nodes.append(ChainRuntime("main", deps))
     return net, stores

@@ -21,7 +21,7 @@ def test_transactions_commit_and_every_node_agrees() -> None:
     raws = [
         make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(20)
     ]
-    outcomes = net.nodes[1].submit(raws[:10]) + net.nodes[2].submit(raws[10:])
+    outcomes = net.nodes[1].submit_now(raws[:10]) + net.nodes[2].submit_now(raws[10:])
     assert all(o.error is None for o in outcomes)
     ids = [o.tx_id for o in outcomes]
     assert net.run_until(lambda: all(all(s.is_committed(t) for t in ids) for s in stores))
@@ -38,9 +38,9 @@ def test_failed_contract_call_is_reported_failed() -> None:
     start_all(net)
     first = make_tx("notary", "record", {"digest": DIGEST}, expiry=500)
     again = make_tx("notary", "record", {"digest": DIGEST}, key=BOB_KEY, expiry=500)
-    (a,) = net.nodes[0].submit([first])
+    (a,) = net.nodes[0].submit_now([first])
     assert net.run_until(lambda: stores[0].is_committed(a.tx_id))
-    (b,) = net.nodes[3].submit([again])
+    (b,) = net.nodes[3].submit_now([again])
     assert net.run_until(lambda: stores[3].is_committed(b.tx_id))
     doc = net.nodes[3].tx_status(b.tx_id)
     assert doc["status"] == "failed" and "already recorded" in doc["receipt"]["error"]
@@ -61,7 +61,7 @@ def test_commits_continue_with_one_validator_down_and_it_catches_up() -> None:
     raws = [
         make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=900) for i in range(30)
     ]
-    ids = [o.tx_id for o in net.nodes[0].submit(raws)]
+    ids = [o.tx_id for o in net.nodes[0].submit_now(raws)]
     assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids), 120_000)
     assert net.run_until(lambda: stores[0].tip_height() >= 10, 120_000)
     assert stores[3].tip_height() == 0
@@ -83,7 +83,7 @@ def test_leader_crash_is_replaced_by_timeout() -> None:
     sender = (next_leader + 1) % 4
     ids = [
         o.tx_id
-        for o in net.nodes[sender].submit(
+        for o in net.nodes[sender].submit_now(
             [make_tx("kv", "put", {"key": "x", "value": 1}, expiry=900)]
         )
     ]
@@ -100,7 +100,9 @@ def test_restart_with_same_store_never_double_votes() -> None:
     restart(net, stores, 1)
     ids = [
         o.tx_id
-        for o in net.nodes[2].submit([make_tx("kv", "put", {"key": "y", "value": 2}, expiry=900)])
+        for o in net.nodes[2].submit_now(
+            [make_tx("kv", "put", {"key": "y", "value": 2}, expiry=900)]
+        )
     ]
     assert net.run_until(lambda: all(s.is_committed(ids[0]) for s in stores), 120_000)
 
@@ -114,13 +116,13 @@ def test_a_broken_store_halts_the_chain_instead_of_diverging() -> None:
     start_all(net)
     stores[2].commit_block = refuse  # type: ignore[method-assign]
     raws = [make_tx("kv", "put", {"key": "k", "value": 1}, expiry=500)]
-    (out,) = net.nodes[0].submit(raws)
+    (out,) = net.nodes[0].submit_now(raws)
     assert net.run_until(lambda: stores[0].is_committed(out.tx_id))
     assert net.run_until(lambda: net.nodes[2].halted is not None)
     assert "disk full" in str(net.nodes[2].halted)
     assert net.nodes[2].status()["halted"] == net.nodes[2].halted
     # The other three keep committing.
-    (more,) = net.nodes[1].submit([make_tx("kv", "put", {"key": "k2", "value": 2}, expiry=500)])
+    (more,) = net.nodes[1].submit_now([make_tx("kv", "put", {"key": "k2", "value": 2}, expiry=500)])
     assert net.run_until(lambda: all(stores[i].is_committed(more.tx_id) for i in (0, 1, 3)))
 
 
@@ -132,7 +134,7 @@ def test_a_healthy_network_proposes_each_transaction_once() -> None:
     ]
     ids = []
     for k in range(0, 40, 10):
-        ids += [o.tx_id for o in net.nodes[k // 10].submit(raws[k : k + 10])]
+        ids += [o.tx_id for o in net.nodes[k // 10].submit_now(raws[k : k + 10])]
         net.run_until(lambda: False, limit_ms=150)  # spread submissions over rounds
     assert net.run_until(lambda: all(stores[0].is_committed(t) for t in ids))
     slots = [raw for h in range(stores[0].tip_height() + 1) for raw in stores[0].block(h).txs]  # type: ignore[union-attr]
@@ -156,7 +158,7 @@ def test_a_transaction_reaching_a_pool_after_its_block_is_not_proposed_again() -
         # its gossip reaches the others.
         core = net.nodes[0].core
         assert core is not None
-        ids += [o.tx_id for o in net.nodes[get_leader(core.vset, core.round)].submit(raws)]
+        ids += [o.tx_id for o in net.nodes[get_leader(core.vset, core.round)].submit_now(raws)]
         net.run_until(lambda: False, limit_ms=7)
     assert net.run_until(lambda: all(s.is_committed(t) for s in stores for t in ids))
     slots = [raw for h in range(stores[0].tip_height() + 1) for raw in stores[0].block(h).txs]  # type: ignore[union-attr]
@@ -167,7 +169,7 @@ def test_a_transaction_reaching_a_pool_after_its_block_is_not_proposed_again() -
 def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None:
     net, stores = make_network(4)
     start_all(net)
-    outcomes = net.nodes[0].submit(
+    outcomes = net.nodes[0].submit_now(
         [make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(3)]
     )
     ids = [o.tx_id for o in outcomes]
@@ -186,7 +188,7 @@ def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None
 def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:
     net, stores = make_network(4)
     start_all(net)
-    (out,) = net.nodes[0].submit([make_tx("kv", "put", {"key": "w", "value": 1}, expiry=500)])
+    (out,) = net.nodes[0].submit_now([make_tx("kv", "put", {"key": "w", "value": 1}, expiry=500)])
     assert net.run_until(lambda: all(s.is_committed(out.tx_id) for s in stores))
     store = stores[1]
     # Each accepted proposal is kept together with the safety data of the vote for

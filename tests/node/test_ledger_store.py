@@ -35,14 +35,39 @@ def test_committed_among_finds_exactly_the_committed_ids(tmp_path: Path) -> None
             make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500)
             for i in range(3)
         ]
-        ids = [o.tx_id for o in node.submit(raws)]
+        ids = [o.tx_id for o in node.submit_now(raws)]
         assert net.run_until(lambda: all(store.is_committed(t) for t in ids))
         unknown = b"\x07" * 32
         assert store.committed_among([*ids, unknown]) == set(ids)
         assert store.committed_among([]) == set()
         # Submitting a committed transaction again is refused as committed.
-        (again,) = node.submit(raws[:1])
+        (again,) = node.submit_now(raws[:1])
         assert again.error is not None and again.error.reject.value == "committed"
     finally:
         node.stop()
         store.close()
+
+
+def test_the_state_page_cache_bound_comes_from_the_node_config(tmp_path: Path) -> None:
+    import pytest
+
+    from chaincity.genesis.errors import ConfigError
+    from chaincity.genesis.node_config import parse_node_config
+    from chaincity.state.store import PAGE_CACHE_DEFAULT
+
+    suite = get_suite("ed25519-sha256")
+    genesis = make_genesis(1)
+    store = open_chain_store(tmp_path / "a", "main", suite, genesis, state_cache_pages=5_000)
+    assert store.ledger.state._cache_max == 5_000
+    default = open_chain_store(tmp_path / "b", "main", suite, genesis)
+    assert default.ledger.state._cache_max == PAGE_CACHE_DEFAULT
+    text = b'name = "n"\norg = "o"\nstate_cache_pages = 20000\n'
+    text += b'[p2p]\nhost = "127.0.0.1"\nport = 7700\n[api]\nhost = "127.0.0.1"\nport = 8700\n'
+    text += b'[tls]\ncert = "c"\nkey = "k"\nca_bundle = "b"\n'
+    assert parse_node_config(text, "node.toml").state_cache_pages == 20_000
+    assert (
+        parse_node_config(text.replace(b"state_cache_pages = 20000\n", b""), "n").state_cache_pages
+        == PAGE_CACHE_DEFAULT
+    )
+    with pytest.raises(ConfigError, match="state_cache_pages"):
+        parse_node_config(text.replace(b"20000", b"10"), "node.toml")

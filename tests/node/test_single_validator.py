@@ -9,7 +9,7 @@ from tests.support import make_tx
 def test_one_validator_commits_alone() -> None:
     net, stores = make_network(1)
     net.nodes[0].start()
-    outs = net.nodes[0].submit(
+    outs = net.nodes[0].submit_now(
         [make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(5)]
     )
     ids = [o.tx_id for o in outs]

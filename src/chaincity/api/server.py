@@ -50,7 +50,7 @@ class SubmitOutcome:
 class ChainService(Protocol):
     chain_id: str
 
-    def submit(self, raws: list[bytes]) -> list[SubmitOutcome]: ...
+    async def submit(self, raws: list[bytes]) -> list[SubmitOutcome]: ...
 
     def tx_status(self, tid: bytes) -> dict[str, Any]: ...
 
@@ -125,7 +125,7 @@ class Api:
     async def post_txs(self, request: web.Request) -> web.Response:
         chain = self._chain(request)
         raws, single = await _read_txs(request)
-        outcomes = chain.submit(raws)
+        outcomes = await chain.submit(raws)
         if single:
             (out,) = outcomes
             if out.error is not None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -83,6 +83,12 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     genesis: PathText = "../../genesis.json"
     consensus_key: PathText = "consensus.key"
     peers: Annotated[tuple[Peer, ...], Meta(max_length=PEERS_MAX)] = ()
+    # Threads that check transaction signatures at admission: "auto" = one per
+    # core but one; 0 or 1 = on the event loop.
+    verify_threads: Annotated[int, Meta(ge=0, le=256)] | Literal["auto"] = "auto"
+    # Decoded state pages kept in memory per chain (about 1.8 KiB each; the latest
+    # tree of N keys has about 0.36 N pages): the bound of a node's largest cache.
+    state_cache_pages: Annotated[int, Meta(ge=1_000, le=100_000_000)] = 1_000_000
 
 
 def dump_node_config(config: NodeConfig) -> bytes:

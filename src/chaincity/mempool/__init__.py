@@ -1,5 +1,29 @@
 """Transaction admission and the pool the leader fills proposals from."""
 
-from chaincity.mempool.pool import AdmitError, Mempool, MempoolParams, Reject
+from chaincity.mempool.pool import (
+    AdmitError,
+    Candidate,
+    Candidates,
+    Mempool,
+    MempoolParams,
+    Reject,
+)
+from chaincity.mempool.verify import (
+    SignatureChecker,
+    SignatureJob,
+    ThreadedChecker,
+    verify_jobs,
+)
 
-__all__ = ["AdmitError", "Mempool", "MempoolParams", "Reject"]
+__all__ = [
+    "AdmitError",
+    "Candidate",
+    "Candidates",
+    "Mempool",
+    "MempoolParams",
+    "Reject",
+    "SignatureChecker",
+    "SignatureJob",
+    "ThreadedChecker",
+    "verify_jobs",
+]

@@ -14,6 +14,14 @@ executor skips any id already committed. Ids only need remembering for as long
 as a transaction can live: its ``expiry_height`` must lie within
 ``expiry_window`` heights of the chain's tip at admission and at execution.
 
+Admission comes in two halves so that the signatures, the costly part, can be
+checked elsewhere (worker threads) while the event loop goes on: ``precheck``
+does everything before the signature and lists the signature checks still
+needed; ``admit_checked`` takes their results, checks again what may have
+changed in between (the chain moved on, another batch admitted the same
+transaction, the pool filled up), then the signature and the sender, and
+accepts. ``admit_many`` is the two halves with the signatures checked inline.
+
 A pooled transaction stays where it is until it commits or expires: ``take``
 reads the oldest ones and leaves them in place, skipping those the caller says
 are already in flight (the node passes the transactions of the uncommitted
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 
 from chaincity.codec import CodecError, Tag, decode, encode, tagged
 from chaincity.crypto import CryptoSuite
+from chaincity.mempool.verify import SignatureJob, verify_jobs
 from chaincity.types.identity import MemberCert
 from chaincity.types.primitives import TX_SIZE_MAX
 from chaincity.types.tx import Transaction
@@ -81,6 +90,26 @@ class _Entry:
     expiry_height: int
     # Kept so the executor need not decode and hash the transaction again.
     tx: Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A transaction that passed ``precheck``; its signature is ``jobs[job]``."""
+
+    raw: bytes
+    tid: bytes
+    tx: Transaction
+    job: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What ``precheck`` made of a batch: per transaction, in order, a candidate or
+    the refusal; and the distinct signature checks the candidates need."""
+
+    height: int
+    items: list[Candidate | AdmitError]
+    jobs: list[SignatureJob]
 
 
 EXPIRIES_SLACK = 1_024
@@ -163,6 +192,14 @@ class Mempool:
     ) -> list[bytes | AdmitError]:
         """``admit`` for each of ``raws``, in order: an id or the AdmitError, per
         transaction. The committed check costs one ledger lookup for the batch."""
+        candidates = self.precheck(raws, height)
+        signature_ok = verify_jobs(self._suite, candidates.jobs)
+        return self.admit_checked(candidates, signature_ok, height, now_ms, gossip=gossip)
+
+    def precheck(self, raws: Sequence[bytes], height: int) -> Candidates:
+        """The checks before the signature, for a batch at committed ``height``:
+        size, decoding, chain, expiry window, then duplicates, committed (one ledger
+        lookup) and limits against the pool as it is now. Changes nothing."""
         decoded: list[tuple[bytes, Transaction, bytes] | AdmitError] = []
         for raw in raws:
             try:
@@ -171,18 +208,64 @@ class Mempool:
                 decoded.append(exc)
         fresh = [d[0] for d in decoded if not isinstance(d, AdmitError)]
         committed = self._committed_among(fresh) if fresh else frozenset()
-        out: list[bytes | AdmitError] = []
+        items: list[Candidate | AdmitError] = []
+        jobs: list[SignatureJob] = []
+        job_of_raw: dict[bytes, int] = {}  # an identical copy shares the check
         for raw, d in zip(raws, decoded, strict=True):
             try:
                 if isinstance(d, AdmitError):
                     raise d
                 tid, tx, body_raw = d
-                entry = self._check_rest(raw, tid, tx, body_raw, tid in committed, now_ms)
-                out.append(self._accept(raw, tid, entry, gossip))
+                self._check_admissible(raw, tid, tx, tid in committed)
+            except AdmitError as exc:
+                items.append(exc)
+                continue
+            job = job_of_raw.get(raw)
+            if job is None:
+                job = job_of_raw[raw] = len(jobs)
+                # = verify_tx_signature(suite, tx), without encoding the body again.
+                key = tx.body.sender.body.public_key
+                jobs.append((key, tagged(Tag.TX, body_raw), tx.signature))
+            items.append(Candidate(raw, tid, tx, job))
+        return Candidates(height, items, jobs)
+
+    def admit_checked(
+        self,
+        candidates: Candidates,
+        signature_ok: Sequence[bool],
+        height: int,
+        now_ms: int,
+        *,
+        gossip: bool = True,
+    ) -> list[bytes | AdmitError]:
+        """Finish the admission ``precheck`` began, given ``signature_ok[i]`` for
+        ``candidates.jobs[i]``, at committed ``height`` (which may have moved on
+        since): per transaction, its id or the AdmitError, in order."""
+        if len(signature_ok) != len(candidates.jobs):
+            raise ValueError("one signature result is needed per signature job")
+        committed = self._committed_since(candidates, height)
+        out: list[bytes | AdmitError] = []
+        for item in candidates.items:
+            try:
+                if isinstance(item, AdmitError):
+                    raise item
+                if height != candidates.height:
+                    self._check_not_expired(item.tid, item.tx, height)
+                entry = self._check_rest(
+                    item, signature_ok[item.job], item.tid in committed, now_ms
+                )
+                out.append(self._accept(item.raw, item.tid, entry, gossip))
             except AdmitError as exc:
                 self.stats[exc.reject.value] += 1
                 out.append(exc)
         return out
+
+    def _committed_since(self, candidates: Candidates, height: int) -> Container[bytes]:
+        """Candidates that committed after ``precheck``: none unless the chain moved."""
+        if height == candidates.height:
+            return frozenset()
+        tids = [c.tid for c in candidates.items if isinstance(c, Candidate)]
+        return self._committed_among(tids) if tids else frozenset()
 
     def _accept(self, raw: bytes, tid: bytes, entry: _Entry, gossip: bool) -> bytes:
         self._ready[tid] = entry
@@ -209,8 +292,7 @@ class Mempool:
         tid = self._suite.tagged_hash(Tag.TX, body_raw)  # = tx_id(suite, body)
         if body.chain_id != self._chain_id:
             raise AdmitError(Reject.WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}", tid)
-        if body.expiry_height <= height:
-            raise AdmitError(Reject.EXPIRED, f"expired at height {body.expiry_height}", tid)
+        self._check_not_expired(tid, tx, height)
         if body.expiry_height > height + p.expiry_window:
             raise AdmitError(
                 Reject.EXPIRY_TOO_FAR,
@@ -219,30 +301,39 @@ class Mempool:
             )
         return tid, tx, body_raw
 
-    def _check_rest(
-        self, raw: bytes, tid: bytes, tx: Transaction, body_raw: bytes, committed: bool, now_ms: int
-    ) -> _Entry:
-        """Duplicates, limits, the signature and the sender, cheapest first."""
+    @staticmethod
+    def _check_not_expired(tid: bytes, tx: Transaction, height: int) -> None:
+        if tx.body.expiry_height <= height:
+            raise AdmitError(Reject.EXPIRED, f"expired at height {tx.body.expiry_height}", tid)
+
+    def _check_admissible(self, raw: bytes, tid: bytes, tx: Transaction, committed: bool) -> None:
+        """Duplicates and limits, against the pool as it is now."""
         p = self._params
-        body = tx.body
         # Checked here, not with decoding: an earlier copy in the same batch counts.
         if tid in self:
             raise AdmitError(Reject.DUPLICATE, "transaction already pending", tid)
         if committed:
             raise AdmitError(Reject.COMMITTED, "transaction already committed", tid)
-        sender = body.sender.body.public_key
         if len(self) >= p.count_max or self._bytes + len(raw) > p.bytes_max:
             raise AdmitError(Reject.FULL, "mempool is full; retry later", tid)
+        sender = tx.body.sender.body.public_key
         if self._per_sender.get(sender, 0) >= p.per_sender_max:
             raise AdmitError(Reject.SENDER_LIMIT, "too many pending transactions from sender", tid)
-        # = verify_tx_signature(suite, tx), without encoding the body again.
-        if not self._suite.verify(sender, tagged(Tag.TX, body_raw), tx.signature):
+
+    def _check_rest(
+        self, item: Candidate, signature_ok: bool, committed: bool, now_ms: int
+    ) -> _Entry:
+        """Duplicates and limits again (the pool may have changed since ``precheck``),
+        then the signature and the sender."""
+        tid, tx = item.tid, item.tx
+        self._check_admissible(item.raw, tid, tx, committed)
+        if not signature_ok:
             raise AdmitError(Reject.BAD_SIGNATURE, "signature does not verify", tid)
         try:
-            self._authorize(body.sender, now_ms)
+            self._authorize(tx.body.sender, now_ms)
         except Exception as exc:  # the authorizer's own reason
             raise AdmitError(Reject.UNAUTHORIZED, f"sender not authorized: {exc}", tid) from None
-        return _Entry(raw, sender, body.expiry_height, tx)
+        return _Entry(item.raw, tx.body.sender.body.public_key, tx.body.expiry_height, tx)
 
     def take(
         self, count_max: int, bytes_max: int, skip: Container[bytes] = ()

@@ -12,6 +12,7 @@ same class runs in the node and under tests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,7 +52,14 @@ from chaincity.contracts import builtin_registry
 from chaincity.crypto import CryptoSuite
 from chaincity.execution.executor import BlockExecutor, ExecutionParams
 from chaincity.genesis.model import Genesis, genesis_hash
-from chaincity.mempool import AdmitError, Mempool, MempoolParams
+from chaincity.mempool import (
+    AdmitError,
+    Candidates,
+    Mempool,
+    MempoolParams,
+    SignatureChecker,
+    verify_jobs,
+)
 from chaincity.node.identity import CachedAuthorizer
 from chaincity.node.metrics import Metrics
 from chaincity.node.store import ChainStore
@@ -108,6 +116,8 @@ class ChainDeps:
     schedule: Scheduler  # (delay in seconds, callback) -> handle
     now_ms: Callable[[], int]
     metrics: Metrics
+    # Where admission checks signatures; None: inline, on the caller's thread.
+    signatures: SignatureChecker | None = None
 
 
 class ChainRuntime:
@@ -151,11 +161,13 @@ class ChainRuntime:
         self._idle_timer: TimerHandle | None = None
         self._tick_timer: TimerHandle | None = None
         self._last_tx_height = 0
+        self._stopped = False
         self._register_metrics()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self._stopped = False
         if self.store.tip_height() < 0:
             self._store_genesis()
         self.core = ConsensusCore(self._core_config(), self._recovery())
@@ -194,6 +206,8 @@ class ChainRuntime:
         self.store.commit_block(Block(header, ()), [], view, None, result)
 
     def stop(self) -> None:
+        # Signature checks still running elsewhere are dropped when they report.
+        self._stopped = True
         for timer in (self._timer, self._idle_timer, self._tick_timer):
             if timer is not None:
                 timer.cancel()
@@ -474,12 +488,40 @@ class ChainRuntime:
         except CodecError:
             self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
             return
-        # Duplicates are the common case; every refusal is counted in mempool stats.
-        self.mempool.admit_many(
-            batch.txs, self.store.tip_height(), self.deps.now_ms(), gossip=False
+        # Duplicates are the common case (no signature to check); every refusal is
+        # counted in mempool stats.
+        candidates = self.mempool.precheck(batch.txs, self.store.tip_height())
+        self._check_signatures(candidates, lambda ok: self._admit_gossip(candidates, ok))
+
+    def _admit_gossip(self, candidates: Candidates, signature_ok: list[bool]) -> None:
+        if self._stopped or self.halted:
+            return
+        now = self.deps.now_ms()
+        self.mempool.admit_checked(
+            candidates, signature_ok, self.store.tip_height(), now, gossip=False
         )
         if self._held is not None and self.mempool.ready_count:
             self._release_held()
+
+    def _check_signatures(self, candidates: Candidates, then: Callable[[list[bool]], None]) -> None:
+        """``then(results)`` now, after checking inline, or later from the checker,
+        which refuses when busy: checking inline then is the back-pressure."""
+        jobs, checker = candidates.jobs, self.deps.signatures
+        if jobs and checker is not None and checker.start(self.suite, jobs, then):
+            self._count_checks("threads", len(jobs))
+            return
+        self._count_checks("inline", len(jobs))
+        then(verify_jobs(self.suite, jobs))
+
+    def _count_checks(self, where: str, count: int) -> None:
+        if count:
+            self.deps.metrics.inc(
+                "chaincity_signature_checks_total",
+                count,
+                "Transaction signatures checked at admission, by where.",
+                chain=self.chain_id,
+                where=where,
+            )
 
     def flush_gossip(self) -> None:
         """Send locally admitted transactions to the other validators, in batches."""
@@ -520,15 +562,41 @@ class ChainRuntime:
 
     # ------------------------------------------------------------ API (ChainService)
 
-    def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
+    async def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
+        """Admit local transactions; their signatures are checked by the signature
+        checker while the event loop serves others."""
+        submitted_ms = self.deps.now_ms()
+        candidates = self.mempool.precheck(raws, self.store.tip_height())
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+
+        def done(signature_ok: list[bool]) -> None:
+            if not future.done():
+                future.set_result(signature_ok)
+
+        self._check_signatures(candidates, done)
+        signature_ok = await future
+        return self._admit_submitted(candidates, signature_ok, submitted_ms)
+
+    def submit_now(self, raws: list[bytes]) -> list[SubmitOutcome]:
+        """``submit`` with the signatures checked inline, on this thread."""
+        submitted_ms = self.deps.now_ms()
+        candidates = self.mempool.precheck(raws, self.store.tip_height())
+        signature_ok = verify_jobs(self.suite, candidates.jobs)
+        self._count_checks("inline", len(candidates.jobs))
+        return self._admit_submitted(candidates, signature_ok, submitted_ms)
+
+    def _admit_submitted(
+        self, candidates: Candidates, signature_ok: list[bool], submitted_ms: int
+    ) -> list[SubmitOutcome]:
         now = self.deps.now_ms()
+        height = self.store.tip_height()
         out = []
-        for tid in self.mempool.admit_many(raws, self.store.tip_height(), now):
+        for tid in self.mempool.admit_checked(candidates, signature_ok, height, now):
             if isinstance(tid, AdmitError):
                 out.append(SubmitOutcome(tid.tx_id, tid))
                 continue
             if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
-                self._submitted_ms[tid] = now
+                self._submitted_ms[tid] = submitted_ms
             out.append(SubmitOutcome(tid))
         self.flush_gossip()
         if self._held is not None and self.mempool.ready_count:

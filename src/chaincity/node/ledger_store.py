@@ -153,10 +153,18 @@ def _remember(cache: OrderedDict[int, Any], key: int, value: Any, limit: int) ->
 
 
 def open_chain_store(
-    data_dir: Path, chain_id: str, suite: CryptoSuite, genesis: Genesis
+    data_dir: Path,
+    chain_id: str,
+    suite: CryptoSuite,
+    genesis: Genesis,
+    state_cache_pages: int | None = None,
 ) -> LedgerStore:
-    """Open (creating if new) and check the chain's ledger under ``data_dir``."""
+    """Open (creating if new) and check the chain's ledger under ``data_dir``;
+    ``state_cache_pages`` bounds the state's page cache (None: the default)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(str(data_dir))
-    ledger = Ledger.open(store, suite, chain_id, window=genesis.params.state_versions_kept)
+    options = {"window": genesis.params.state_versions_kept}
+    if state_cache_pages is not None:
+        options["page_cache_max"] = state_cache_pages
+    ledger = Ledger.open(store, suite, chain_id, **options)
     return LedgerStore(ledger, suite, store)
