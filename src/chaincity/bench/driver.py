@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,9 @@ from chaincity.bench.report import (
 from chaincity.client import Client, Signer
 from chaincity.crypto import get_suite
 from chaincity.genesis.errors import ConfigError
+from chaincity.genesis.inspect import NodeView
 from chaincity.genesis.network import create_network
+from chaincity.genesis.node_config import dump_node_config, parse_node_config
 
 NET_DIR = "net"
 READY_TIMEOUT_S = 90.0
@@ -68,6 +70,7 @@ class BenchOptions:
     batch_txs_max: int = 500
     tick_ms: int = 10
     state_keys: int = 0  # written (kv.put_many) before the clock starts
+    state_cache_pages: int = 0  # the nodes' state page cache bound; 0: their default
     dir: Path | None = None  # None: a temp directory, removed afterwards
 
 
@@ -89,6 +92,8 @@ def check_options(opts: BenchOptions) -> None:
         raise BenchError("--batch must be 1..5000")
     if not 1 <= opts.tick_ms <= 10_000:
         raise BenchError("--tick-ms must be 1..10000")
+    if opts.state_cache_pages and not 1_000 <= opts.state_cache_pages <= 100_000_000:
+        raise BenchError("--state-cache-pages must be 0 (the default) or 1000..100000000")
     if not 0 <= opts.state_keys <= preload.STATE_KEYS_MAX:
         raise BenchError(f"--state-keys must be 0..{preload.STATE_KEYS_MAX}")
 
@@ -125,6 +130,8 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     except ConfigError as exc:
         raise BenchError(str(exc)) from None
     say(f"network of {opts.nodes} in {root}, ports {base}..{base + 2 * opts.nodes - 1}")
+    if opts.state_cache_pages:
+        _set_state_cache(view.nodes, opts.state_cache_pages)
     net = start_nodes(view)
     try:
         signers = workload.make_signers(root, view.genesis, opts.senders, _now_ms())
@@ -157,6 +164,13 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         )
     report = _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
     return msgspec.structs.replace(report, memory_mib=memory)
+
+
+def _set_state_cache(nodes: Sequence[NodeView], pages: int) -> None:
+    for node in nodes:
+        written = parse_node_config(node.config_path.read_bytes(), str(node.config_path))
+        changed = msgspec.structs.replace(written, state_cache_pages=pages)
+        node.config_path.write_bytes(dump_node_config(changed))
 
 
 def _preload(

@@ -30,6 +30,9 @@ def bench(
     state_keys: int = typer.Option(
         0, help="Keys to write to the state (kv.put_many) before the clock starts."
     ),
+    state_cache_pages: int = typer.Option(
+        0, help="The nodes' state page cache bound (node.toml state_cache_pages); 0: default."
+    ),
     dir: Path | None = typer.Option(None, "--dir", help="Work here instead of a temp directory."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
@@ -49,6 +52,7 @@ def bench(
         batch_txs_max=batch,
         tick_ms=tick_ms,
         state_keys=state_keys,
+        state_cache_pages=state_cache_pages,
         dir=dir,
     )
     try:
