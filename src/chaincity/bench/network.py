@@ -8,31 +8,25 @@ running network.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 
 from chaincity.genesis.inspect import NetworkView
 from chaincity.genesis.layout import node_dir
 from chaincity.genesis.model import ChainParams
 from chaincity.genesis.network import InitOptions
+from chaincity.node import local
 
 HOST = "127.0.0.1"
 EXPIRY_BLOCKS = 1_000_000
 PORT_LOW = 20_000
 PORT_HIGH = 60_000
 PORT_TRIES_MAX = 50
-STOP_GRACE_S = 10.0
 STATUS_TIMEOUT_S = 1.0
 READY_POLL_S = 0.25
-STATUS_SIZE_MAX = 1 << 20
 LOG_TAIL_BYTES = 2_000
 
 
@@ -42,7 +36,7 @@ class BenchError(Exception):
 
 def init_options(nodes: int, suite: str, base_port: int) -> InitOptions:
     """The layout ``chaincity up`` uses, on the given port range (p2p then API)."""
-    orgs, per_org = (2, nodes // 2) if nodes % 2 == 0 and nodes > 2 else (nodes, 1)
+    orgs, per_org = local.org_layout(nodes)
     return InitOptions(
         orgs=orgs,
         validators_per_org=per_org,
@@ -101,48 +95,15 @@ class RunningNetwork:
 
 
 def start_nodes(view: NetworkView) -> RunningNetwork:
-    loop = os.environ.get("CHAINCITY_LOOP", "uvloop")
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    net = RunningNetwork(view, procs)
-    try:
-        for n in view.nodes:
-            log_path = node_dir(view.root, n.config.name) / "node.log"
-            cmd = [sys.executable, "-m", "chaincity", "node", "--config", str(n.config_path)]
-            with open(log_path, "ab") as log:
-                procs[n.config.name] = subprocess.Popen(
-                    [*cmd, "--loop", loop],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C reaches the bench, which stops them in order
-                )
-    except BaseException:
-        stop_nodes(net)
-        raise
-    return net
+    return RunningNetwork(view, local.start_nodes(view))
 
 
 def stop_nodes(net: RunningNetwork) -> None:
-    """SIGTERM every node, then SIGKILL what is still running after the grace period."""
-    for p in net.procs.values():
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for p in net.procs.values():
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    local.stop_nodes(net.procs)
 
 
 def read_status(url: str) -> dict[str, object] | None:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/status", timeout=STATUS_TIMEOUT_S) as resp:
-            doc = json.loads(resp.read(STATUS_SIZE_MAX))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    return local.read_status(url, STATUS_TIMEOUT_S)
 
 
 def is_meshed(status: dict[str, object] | None, peers: int) -> bool:

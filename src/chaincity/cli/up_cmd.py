@@ -8,13 +8,9 @@ the same directory and the network resumes with its data.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import typer
@@ -23,10 +19,10 @@ from rich.live import Live
 
 from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.inspect import NetworkView, load_network
-from chaincity.genesis.layout import GENESIS_FILE, node_dir
+from chaincity.genesis.layout import GENESIS_FILE
 from chaincity.genesis.network import InitOptions, check_options, create_network
+from chaincity.node import local
 
-STOP_GRACE_S = 10.0
 STATUS_PERIOD_S = 1.0
 
 console = Console()
@@ -37,9 +33,8 @@ def _now_ms() -> int:
 
 
 def _init_options(nodes: int, suite: str) -> InitOptions:
-    if nodes % 2 == 0 and nodes > 2:
-        return InitOptions(orgs=2, validators_per_org=nodes // 2, suite=suite)
-    return InitOptions(orgs=nodes, validators_per_org=1, suite=suite)
+    orgs, per_org = local.org_layout(nodes)
+    return InitOptions(orgs=orgs, validators_per_org=per_org, suite=suite)
 
 
 def up(
@@ -59,7 +54,7 @@ def up(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    procs = _start_nodes(view)
+    procs = local.start_nodes(view)
     _print_endpoints(view)
     stopped = False
 
@@ -76,30 +71,6 @@ def up(
         )
     finally:
         _stop_nodes(procs)
-
-
-def _start_nodes(view: NetworkView) -> dict[str, subprocess.Popen[bytes]]:
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for n in view.nodes:
-        log_path = node_dir(view.root, n.config.name) / "node.log"
-        with open(log_path, "ab") as log:
-            procs[n.config.name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "chaincity",
-                    "node",
-                    "--config",
-                    str(n.config_path),
-                    "--loop",
-                    os.environ.get("CHAINCITY_LOOP", "uvloop"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches us; we stop the nodes in order
-            )
-    return procs
 
 
 def _print_endpoints(view: NetworkView) -> None:
@@ -131,16 +102,17 @@ def _status_line(view: NetworkView, procs: dict[str, subprocess.Popen[bytes]]) -
         if procs[name].poll() is not None:
             parts.append(f"{name}: exited {procs[name].returncode}")
             continue
-        url = f"http://{n.config.api.host}:{n.config.api.port}/v1/status"
+        doc = local.read_status(f"http://{n.config.api.host}:{n.config.api.port}", 0.5)
+        if doc is None:
+            parts.append(f"{name}: starting")
+            continue
         try:
-            with urllib.request.urlopen(url, timeout=0.5) as resp:
-                doc = json.loads(resp.read(1 << 20))
             chain = doc["chains"][0]
             parts.append(
                 f"{name}: h={chain['height']} r={chain['round']} "
                 f"peers={len(doc['peers']['connected'])}"
             )
-        except (OSError, ValueError, KeyError, IndexError):
+        except (TypeError, ValueError, KeyError, IndexError):
             parts.append(f"{name}: starting")
     return " | ".join(parts)
 
@@ -160,15 +132,6 @@ def _watch(
             time.sleep(STATUS_PERIOD_S)
 
 
-def _stop_nodes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    for p in procs.values():
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for p in procs.values():
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+def _stop_nodes(procs: local.Procs) -> None:
+    local.stop_nodes(procs)
     console.print("all nodes stopped")
