@@ -45,6 +45,9 @@ class FakeChain:
             return {"height": self.tip}
         return {"height": height} if height <= self.tip else None
 
+    def tip_height(self) -> int:
+        return self.tip
+
     def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]:
         return {"contract": contract, "key": key.decode(), "proof": with_proof}
 

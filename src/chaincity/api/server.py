@@ -56,6 +56,10 @@ class ChainService(Protocol):
 
     def block(self, height: int | None) -> dict[str, Any] | None: ...
 
+    def tip_height(self) -> int:
+        """The latest committed height (cheap: no storage read)."""
+        ...
+
     def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]: ...
 
 
@@ -171,9 +175,10 @@ class Api:
             deadline_s = loop.time() + wait_ms / 1000
             while loop.time() < deadline_s:
                 await asyncio.sleep(BLOCK_WAIT_POLL_S)
-                block = chain.block(height)
-                if block is not None:
-                    return block
+                # The tip costs nothing to read: a waiter touches storage once, when
+                # its block is there, however many wait.
+                if chain.tip_height() >= height:
+                    return chain.block(height)
             return None
         finally:
             self._block_waiters -= 1

@@ -603,6 +603,9 @@ class ChainRuntime:
             self._release_held()
         return out
 
+    def tip_height(self) -> int:
+        return self.store.tip_height()
+
     def tx_status(self, tid: bytes) -> dict[str, Any]:
         doc: dict[str, Any] = {"id": tid.hex()}
         receipt = self.store.receipt(tid)
