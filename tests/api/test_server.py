@@ -170,6 +170,9 @@ async def test_oversized_body_is_413(client: tuple[TestClient[Any, Any], FakeNod
         ("/v1/chains/main/blocks/8?wait_ms=-1", 400),
         ("/v1/chains/main/blocks/8?wait_ms=30001", 400),
         ("/v1/chains/main/blocks/8?wait_ms=1e3", 400),
+        ("/v1/chains/main/blocks/%C2%B2", 400),  # a superscript two: isdigit() but not int()
+        ("/v1/chains/main/blocks/%D9%A1", 400),  # an Arabic-Indic one
+        ("/v1/chains/main/blocks/8?wait_ms=%C2%B2", 400),
         ("/v1/chains/main/state/kv/a?proof=maybe", 400),
         ("/v1/chains/main/state/" + "c" * 65 + "/a", 400),
         ("/v1/nothing", 404),

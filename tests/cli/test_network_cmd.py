@@ -145,6 +145,8 @@ def test_revoked_certificate_is_rejected(net: Path, tmp_path: Path) -> None:
     assert_one_line_error(code, err, 1, "revoked")
     code, _, err = verify(net, cert, "--revoked", "org1")
     assert_one_line_error(code, err, 2, "ORG:SERIAL")
+    code, _, err = verify(net, cert, "--revoked", "org1:\u00b2")  # isdigit(), not int()
+    assert_one_line_error(code, err, 2, "ORG:SERIAL")
 
 
 def test_tampered_certificate_is_rejected(net: Path, tmp_path: Path) -> None:

@@ -151,9 +151,9 @@ class Api:
         text = request.match_info["height"]
         height: int | None = None
         if text != "latest":
-            if not text.isdigit() or len(text) > 19:
+            height = _uint(text, 19)
+            if height is None:
                 raise BadRequest("height must be a non-negative integer or 'latest'")
-            height = int(text)
         wait_ms = _wait_ms(request)
         block = chain.block(height)
         if block is None and height is not None and wait_ms:
@@ -225,9 +225,17 @@ async def _read_txs(request: web.Request) -> tuple[list[bytes], bool]:
 
 
 def _wait_ms(request: web.Request) -> int:
-    text = request.query.get("wait_ms", "0")
-    if not text.isdigit() or len(text) > 6 or int(text) > BLOCK_WAIT_MS_MAX:
+    wait_ms = _uint(request.query.get("wait_ms", "0"), 6)
+    if wait_ms is None or wait_ms > BLOCK_WAIT_MS_MAX:
         raise BadRequest(f"wait_ms must be an integer from 0 to {BLOCK_WAIT_MS_MAX}")
+    return wait_ms
+
+
+def _uint(text: str, digits_max: int) -> int | None:
+    """``text`` as a non-negative integer in ASCII digits (``str.isdigit`` alone
+    also passes digits ``int`` refuses, such as superscripts), or None."""
+    if not (text.isascii() and text.isdigit()) or len(text) > digits_max:
+        return None
     return int(text)
 
 

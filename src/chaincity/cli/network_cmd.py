@@ -310,7 +310,7 @@ def _parse_revoked(values: list[str]) -> frozenset[tuple[str, int]]:
     pairs = set()
     for value in values:
         org, _, serial = value.rpartition(":")
-        if not org or not serial.isdigit():
+        if not org or not (serial.isascii() and serial.isdigit()) or len(serial) > 19:
             fail(f"--revoked {value!r}: expected ORG:SERIAL", EXIT_USAGE)
         pairs.add((org, int(serial)))
     return frozenset(pairs)
