@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,28 @@ def test_sample_of_this_process_is_plausible() -> None:
     assert got is not None
     assert got.cpu_s > 0
     assert got.peak_rss_bytes >= got.rss_bytes > got.anon_bytes > 1024 * 1024
+
+
+def test_sample_adds_the_live_child_processes(tmp_path: Path) -> None:
+    for pid in ("42", "77"):
+        (tmp_path / pid).mkdir()
+        (tmp_path / pid / "stat").write_text(STAT)
+        (tmp_path / pid / "status").write_text(STATUS)
+    for tid, listed in (("42", "77 "), ("43", "")):  # one thread lists a child, one none
+        (tmp_path / "42" / "task" / tid).mkdir(parents=True)
+        (tmp_path / "42" / "task" / tid / "children").write_text(listed)
+    (tmp_path / "42" / "task" / "44").mkdir()  # a child listed but gone by now
+    (tmp_path / "42" / "task" / "44" / "children").write_text("99")
+    got = procfs.sample(42, proc_root=tmp_path)
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert got == procfs.ProcSample(600 / ticks, 2 * 81920 * 1024, 2 * 80000 * 1024)
+    assert sorted(procfs.children(42, proc_root=tmp_path)) == [77, 99]
+
+
+def test_children_of_this_process_include_one_it_started() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in procfs.children(os.getpid())
+    finally:
+        child.kill()
+        child.wait(30)

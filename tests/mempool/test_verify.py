@@ -1,15 +1,17 @@
-"""The threaded signature checker: chunks, order of results, its bound, shutdown."""
+"""The signature checkers (threads, processes): chunks, order of results, bounds, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from collections.abc import Callable
 
 import pytest
 
 from chaincity.crypto import CryptoSuite, get_suite
-from chaincity.mempool import SignatureJob, ThreadedChecker, verify_jobs
+from chaincity.mempool import ProcessChecker, SignatureJob, ThreadedChecker, verify_jobs
 from tests.support import ALICE_KEY, SUITE
 
 WAIT_S = 30  # a bound on every wait below; none of them is a timing assertion
@@ -164,3 +166,62 @@ async def test_both_suites_check_in_threads_as_inline(name: str) -> None:
     finally:
         checker.close()
     assert got == verify_jobs(suite, batch) == [True, True, False, True, True, True]
+
+
+def make_process_checker(processes: int, **options: int) -> ProcessChecker:
+    options.setdefault("jobs_min", 1)
+    return ProcessChecker(processes, asyncio.get_running_loop().call_soon_threadsafe, **options)
+
+
+async def test_processes_give_results_in_job_order_across_chunks() -> None:
+    bad = {0, 63, 64, 130, 299}
+    batch = jobs(300, bad)
+    checker = make_process_checker(2, chunk_jobs=64)
+    try:
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        assert checker.start(SUITE, batch, future.set_result)
+        assert checker.in_flight == 1
+        got = await asyncio.wait_for(future, WAIT_S)
+    finally:
+        checker.close()
+    assert got == [i not in bad for i in range(300)]
+    assert checker.in_flight == 0
+
+
+async def test_processes_leave_unregistered_suites_and_small_batches_inline() -> None:
+    checker = make_process_checker(1, jobs_min=4)
+    try:
+        assert not checker.start(as_suite(RaisingSuite()), jobs(8, set()), lambda _: None)
+        assert not checker.start(SUITE, jobs(3, set()), lambda _: None)
+        assert checker.in_flight == 0
+    finally:
+        checker.close()
+    assert not checker.start(SUITE, jobs(8, set()), lambda _: None)
+
+
+async def test_a_dead_worker_means_inline_checks_never_an_admission() -> None:
+    checker = make_process_checker(1)
+    try:
+        assert await run_process_batch(checker, jobs(2, set())) == [True, True]
+        for pid in list(checker._pool._processes):  # the workers, as the pool knows them
+            os.kill(pid, signal.SIGKILL)
+        # The batch in flight when the pool breaks is checked here instead.
+        assert await run_process_batch(checker, jobs(3, {1}), allow_inline=True) == [
+            True,
+            False,
+            True,
+        ]
+        assert not checker.start(SUITE, jobs(2, set()), lambda _: None)
+    finally:
+        checker.close()
+
+
+async def run_process_batch(
+    checker: ProcessChecker, batch: list[SignatureJob], *, allow_inline: bool = False
+) -> list[bool]:
+    future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+    started = checker.start(SUITE, batch, future.set_result)
+    if not started:
+        assert allow_inline
+        return verify_jobs(SUITE, batch)
+    return await asyncio.wait_for(future, WAIT_S)

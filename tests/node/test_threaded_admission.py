@@ -1,5 +1,5 @@
 """Signatures checked off the event loop: late results, races with commits, and a
-real runtime behind the HTTP API with worker threads."""
+real runtime behind the HTTP API with worker threads or worker processes."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from chaincity.genesis.node_config import (
     dump_node_config,
     parse_node_config,
 )
-from chaincity.mempool import SignatureJob, ThreadedChecker
+from chaincity.mempool import ProcessChecker, SignatureJob, ThreadedChecker
 from chaincity.node.chain import ChainDeps, ChainRuntime
 from chaincity.node.ledger_store import LedgerStore, open_chain_store
 from chaincity.node.metrics import Metrics
@@ -140,13 +140,17 @@ class OneChainNode:
 Running = tuple[TestClient[Any, Any], ChainRuntime, LedgerStore]
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
+@pytest.fixture(params=["threads", "processes"])
+async def running(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Running]:
     loop = asyncio.get_running_loop()
     genesis = make_genesis(1)
     suite = get_suite("ed25519-sha256")
     store = open_chain_store(tmp_path / "node", "main", suite, genesis)
-    checker = ThreadedChecker(2, loop.call_soon_threadsafe, chunk_jobs=64)
+    checker: ThreadedChecker | ProcessChecker
+    if request.param == "threads":
+        checker = ThreadedChecker(2, loop.call_soon_threadsafe, chunk_jobs=64)
+    else:
+        checker = ProcessChecker(2, loop.call_soon_threadsafe, chunk_jobs=64)
     deps = ChainDeps(
         genesis=genesis,
         suite=suite,
@@ -195,7 +199,7 @@ def forged(raw: bytes) -> bytes:
     return msgspec.msgpack.encode(fields)
 
 
-async def test_api_submits_checked_in_threads_commit(running: Running) -> None:
+async def test_api_submits_checked_in_workers_commit(running: Running) -> None:
     client, runtime, store = running
     raws = txs(300)
     batch = [*raws[:150], forged(txs(1, "x")[0]), raws[0], *raws[150:]]
@@ -207,10 +211,10 @@ async def test_api_submits_checked_in_threads_commit(running: Running) -> None:
     assert codes[150:152] == ["bad_signature", "duplicate"]
     ids = [bytes.fromhex(r["id"]) for i, r in enumerate(doc["results"]) if i not in (150, 151)]
     assert await wait_committed(store, ids)
-    threaded = runtime.deps.metrics.counter_value(
-        "chaincity_signature_checks_total", chain="main", where="threads"
+    off_loop = runtime.deps.metrics.counter_value(
+        "chaincity_signature_checks_total", chain="main", where="workers"
     )
-    assert threaded == 301  # one check per distinct transaction, all in the threads
+    assert off_loop == 301  # one check per distinct transaction, all in the workers
     resp = await client.get(f"/v1/chains/main/txs/{ids[-1].hex()}")
     assert (await resp.json())["status"] == "committed"
 
@@ -268,3 +272,15 @@ def test_verify_threads_option() -> None:
     assert verify_threads(config_with(0)) == 0
     assert verify_threads(config_with(3)) == 3
     assert verify_threads(config_with("auto")) >= 1
+
+
+def test_verify_processes_is_read_from_node_toml() -> None:
+    text = dump_node_config(config_with("auto"))
+    assert b"verify_processes = 0" in text
+    assert parse_node_config(text, "node.toml").verify_processes == 0
+    changed = text.replace(b"verify_processes = 0", b"verify_processes = 3")
+    assert parse_node_config(changed, "node.toml").verify_processes == 3
+    for bad in (b"-1", b"65", b'"auto"'):
+        wrong = text.replace(b"verify_processes = 0", b"verify_processes = " + bad)
+        with pytest.raises(ConfigError, match=r"^node.toml: .*verify_processes"):
+            parse_node_config(wrong, "node.toml")

@@ -71,6 +71,7 @@ class BenchOptions:
     tick_ms: int = 10
     state_keys: int = 0  # written (kv.put_many) before the clock starts
     state_cache_pages: int = 0  # the nodes' state page cache bound; 0: their default
+    verify_processes: int = 0  # the nodes' signature worker processes; 0: none
     dir: Path | None = None  # None: a temp directory, removed afterwards
 
 
@@ -94,6 +95,8 @@ def check_options(opts: BenchOptions) -> None:
         raise BenchError("--tick-ms must be 1..10000")
     if opts.state_cache_pages and not 1_000 <= opts.state_cache_pages <= 100_000_000:
         raise BenchError("--state-cache-pages must be 0 (the default) or 1000..100000000")
+    if not 0 <= opts.verify_processes <= 64:
+        raise BenchError("--verify-processes must be 0..64")
     if not 0 <= opts.state_keys <= preload.STATE_KEYS_MAX:
         raise BenchError(f"--state-keys must be 0..{preload.STATE_KEYS_MAX}")
 
@@ -130,8 +133,8 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     except ConfigError as exc:
         raise BenchError(str(exc)) from None
     say(f"network of {opts.nodes} in {root}, ports {base}..{base + 2 * opts.nodes - 1}")
-    if opts.state_cache_pages:
-        _set_state_cache(view.nodes, opts.state_cache_pages)
+    if opts.state_cache_pages or opts.verify_processes:
+        _set_node_options(view.nodes, opts)
     net = start_nodes(view)
     try:
         signers = workload.make_signers(root, view.genesis, opts.senders, _now_ms())
@@ -166,10 +169,14 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     return msgspec.structs.replace(report, memory_mib=memory)
 
 
-def _set_state_cache(nodes: Sequence[NodeView], pages: int) -> None:
+def _set_node_options(nodes: Sequence[NodeView], opts: BenchOptions) -> None:
     for node in nodes:
         written = parse_node_config(node.config_path.read_bytes(), str(node.config_path))
-        changed = msgspec.structs.replace(written, state_cache_pages=pages)
+        changed = msgspec.structs.replace(
+            written,
+            state_cache_pages=opts.state_cache_pages or written.state_cache_pages,
+            verify_processes=opts.verify_processes,
+        )
         node.config_path.write_bytes(dump_node_config(changed))
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROC_FILE_SIZE_MAX = 64 * 1024
+CHILD_TASKS_MAX = 1024  # threads of a node, and its child processes, looked at
 # /proc/<pid>/stat fields after the ")" that closes the command name; utime
 # and stime are fields 14 and 15 of the whole line (1-based).
 _UTIME_AFTER_COMM = 11
@@ -50,8 +51,39 @@ def parse_peak_rss_bytes(status_text: str, field: str = "VmHWM") -> int:
 
 
 def sample(pid: int, proc_root: Path = Path("/proc")) -> ProcSample | None:
-    """CPU seconds so far and peak memory of ``pid``; None when it cannot be read."""
-    base = proc_root / str(pid)
+    """CPU seconds so far and peak memory of ``pid`` and of its live child processes (a
+    node's signature workers); None when the process itself cannot be read."""
+    own = _sample_one(proc_root / str(pid))
+    if own is None:
+        return None
+    cpu_s, peak, rss, anon = own.cpu_s, own.peak_rss_bytes, own.rss_bytes, own.anon_bytes
+    for child in children(pid, proc_root):
+        more = _sample_one(proc_root / str(child))
+        if more is not None:  # it may have exited since it was listed
+            cpu_s += more.cpu_s
+            peak += more.peak_rss_bytes
+            rss += more.rss_bytes
+            anon += more.anon_bytes
+    return ProcSample(cpu_s, peak, rss, anon)
+
+
+def children(pid: int, proc_root: Path = Path("/proc")) -> list[int]:
+    """The live child processes of ``pid`` (empty where the kernel does not list them)."""
+    found: list[int] = []
+    try:
+        tasks = list((proc_root / str(pid) / "task").iterdir())[:CHILD_TASKS_MAX]
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            text = (task / "children").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii")
+        except (OSError, UnicodeDecodeError):
+            continue
+        found += [int(p) for p in text.split() if p.isascii() and p.isdigit()]
+    return found[:CHILD_TASKS_MAX]
+
+
+def _sample_one(base: Path) -> ProcSample | None:
     try:
         stat = (base / "stat").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii", "replace")
         status = (base / "status").read_bytes()[:PROC_FILE_SIZE_MAX].decode("ascii", "replace")

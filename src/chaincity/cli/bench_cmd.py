@@ -33,6 +33,9 @@ def bench(
     state_cache_pages: int = typer.Option(
         0, help="The nodes' state page cache bound (node.toml state_cache_pages); 0: default."
     ),
+    verify_processes: int = typer.Option(
+        0, help="Signature worker processes per node (node.toml verify_processes); 0: none."
+    ),
     dir: Path | None = typer.Option(None, "--dir", help="Work here instead of a temp directory."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
@@ -53,6 +56,7 @@ def bench(
         tick_ms=tick_ms,
         state_keys=state_keys,
         state_cache_pages=state_cache_pages,
+        verify_processes=verify_processes,
         dir=dir,
     )
     try:

@@ -86,6 +86,10 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Threads that check transaction signatures at admission: "auto" = one per
     # core but one; 0 or 1 = on the event loop.
     verify_threads: Annotated[int, Meta(ge=0, le=256)] | Literal["auto"] = "auto"
+    # Worker processes that check them instead (no wait for Python's lock): for a
+    # validator with cores of its own to spare. 0 = none; when set, it replaces
+    # verify_threads.
+    verify_processes: Annotated[int, Meta(ge=0, le=64)] = 0
     # Decoded state pages kept in memory per chain (about 1.8 KiB each; the latest
     # tree of N keys has about 0.36 N pages): the bound of a node's largest cache.
     state_cache_pages: Annotated[int, Meta(ge=1_000, le=100_000_000)] = 1_000_000

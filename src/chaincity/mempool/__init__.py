@@ -9,6 +9,7 @@ from chaincity.mempool.pool import (
     Reject,
 )
 from chaincity.mempool.verify import (
+    ProcessChecker,
     SignatureChecker,
     SignatureJob,
     ThreadedChecker,
@@ -21,6 +22,7 @@ __all__ = [
     "Candidates",
     "Mempool",
     "MempoolParams",
+    "ProcessChecker",
     "Reject",
     "SignatureChecker",
     "SignatureJob",

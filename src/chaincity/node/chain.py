@@ -508,7 +508,7 @@ class ChainRuntime:
         which refuses when busy: checking inline then is the back-pressure."""
         jobs, checker = candidates.jobs, self.deps.signatures
         if jobs and checker is not None and checker.start(self.suite, jobs, then):
-            self._count_checks("threads", len(jobs))
+            self._count_checks("workers", len(jobs))
             return
         self._count_checks("inline", len(jobs))
         then(verify_jobs(self.suite, jobs))

@@ -29,7 +29,7 @@ from chaincity.crypto.keyfile import KeyPair, load_key_pair
 from chaincity.crypto.x509 import client_context, load_cert, server_context
 from chaincity.genesis.model import Genesis, load_genesis
 from chaincity.genesis.node_config import NodeConfig, load_node_config
-from chaincity.mempool import ThreadedChecker
+from chaincity.mempool import ProcessChecker, ThreadedChecker
 from chaincity.net import (
     DEFAULT_KINDS,
     Delivery,
@@ -102,7 +102,7 @@ class Node:
         self.transport: Transport | None = None
         self._runner: web.AppRunner | None = None
         self._stores: list[Any] = []
-        self.signatures: ThreadedChecker | None = None
+        self.signatures: ThreadedChecker | ProcessChecker | None = None
         self._switch_interval_s: float | None = None
         self.started_ms = 0
 
@@ -150,17 +150,24 @@ class Node:
         runtime.start()
         await self._start_api()
         log.info(
-            "node %s up: p2p %s:%d, api http://%s:%d, signature threads %d",
+            "node %s up: p2p %s:%d, api http://%s:%d, signature %s %d",
             self.name,
             self.config.p2p.host,
             self.config.p2p.port,
             self.config.api.host,
             self.config.api.port,
+            "processes" if self.config.verify_processes else "threads",
             threads,
         )
 
     def _start_signature_threads(self, loop: asyncio.AbstractEventLoop) -> int:
-        """Threads for admission's signature checks; 0 when they run on the loop."""
+        """Threads (or processes) for admission's signature checks; 0 when they run on
+        the loop."""
+        if self.config.verify_processes:
+            self.signatures = ProcessChecker(
+                self.config.verify_processes, loop.call_soon_threadsafe
+            )
+            return self.config.verify_processes
         threads = verify_threads(self.config)
         if threads <= 1:
             return 0
