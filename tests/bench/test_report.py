@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -111,6 +112,9 @@ def test_format_report_says_the_figures() -> None:
     assert "memory during" not in text
     sampled = format_report(_report(memory_mib=[(30.2, 150.4, 99.6), (60.0, 152.0, 101.0)]))
     assert "30 s 150/100, 60 s 152/101" in sampled and "memory during the run" in sampled
+    assert "load process" not in text
+    with_load = format_report(_report(load_cpu_s=4.95))
+    assert re.search(r"load process\s+4\.95\s+5\.000\n", with_load)  # 4.95 s / 990 accepted
 
 
 def test_format_report_flags_lost_transactions() -> None:

@@ -166,7 +166,7 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
             f"block seen was at height {top}; if the chain passed the expiry, that is why"
         )
     report = _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
-    return msgspec.structs.replace(report, memory_mib=memory)
+    return msgspec.structs.replace(report, memory_mib=memory, load_cpu_s=result.cpu_s)
 
 
 def _set_node_options(nodes: Sequence[NodeView], opts: BenchOptions) -> None:

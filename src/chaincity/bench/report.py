@@ -67,6 +67,7 @@ class BenchReport(msgspec.Struct, frozen=True):
     signature: SignatureBound
     errors: list[str]
     state_keys: int = 0  # keys written before the clock started
+    load_cpu_s: float = 0.0  # CPU time of the load process (it shares the machine)
     # (seconds since the load started, resident MiB, of which anonymous) of the node
     # with the most resident memory, sampled through the run
     memory_mib: list[tuple[float, float, float]] = msgspec.field(default_factory=list)
@@ -182,6 +183,11 @@ def format_report(r: BenchReport) -> str:
         lines.append(
             f"{n.name:<16}{_fmt(n.cpu_s, '9.2f')}{_fmt(n.cpu_ms_per_tx, '11.3f')}"
             f"{_fmt(n.peak_rss_mib, '10.1f')}"
+        )
+    if r.load_cpu_s:
+        lines.append(
+            f"{'load process':<16}{r.load_cpu_s:9.2f}"
+            f"{_fmt(r.load_cpu_s * 1000 / r.accepted if r.accepted else None, '11.3f')}"
         )
     if r.memory_mib:
         points = ", ".join(f"{t:.0f} s {mib:.0f}/{anon:.0f}" for t, mib, anon in r.memory_mib)
