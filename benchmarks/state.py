@@ -2,13 +2,15 @@
 proof verifications/s, at 10^5 and 10^6 stored keys.
 
     .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--batches 1000,10000]
-        [--no-proofs] [--dir DIR]
+        [--no-proofs] [--dir DIR] [--python]
 
 Figures, not pass/fail: run it on the machine you care about. Each figure is the median
 of 5 batches; the CPU-time rate (wall time minus waiting for the CPU and for fsync) shows
 what the code costs when other processes share the machine. It is split into preparing
 the update (tree, hashes, root) and committing it (the LMDB transaction, pruning, fsync,
 cache upkeep), with the pages written per key, so a change shows where it paid.
+The tree update runs in the C routine when it is built (``--python`` forces the
+Python writer); the first line says which.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import NamedTuple
 from chaincity.crypto import get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
 from chaincity.state.tree import verify_state_proof
+from chaincity.state.writer import NATIVE_APPLY
 
 LOAD_BATCH = 100_000
 ROUNDS = 5
@@ -98,11 +101,12 @@ def proofs(state: AuthenticatedState, size: int) -> tuple[float, float, float]:
     return statistics.mean(sizes), float(max(sizes)), rate
 
 
-def run(size: int, base_dir: str, batches: list[int], with_proofs: bool) -> None:
+def run(size: int, base_dir: str, batches: list[int], with_proofs: bool, native: bool) -> None:
     path = tempfile.mkdtemp(dir=base_dir)
     try:
         store = LmdbStore(LmdbConfig(path, durable=True))
-        state = AuthenticatedState(store, get_suite("ed25519-sha256"), window=WINDOW)
+        suite = get_suite("ed25519-sha256")
+        state = AuthenticatedState(store, suite, window=WINDOW, native=native)
         load_s = load(state, size)
         print(f"keys={size:>9,}  load {load_s:6.1f} s ({size / load_s:,.0f} keys/s)")
         for batch in batches:
@@ -132,10 +136,13 @@ def main() -> None:
     parser.add_argument("--batches", default="1000,10000", help="keys per update")
     parser.add_argument("--no-proofs", action="store_true", help="skip the proof figures")
     parser.add_argument("--dir", default=None, help="where to put the temporary LMDB")
+    parser.add_argument("--python", action="store_true", help="use the Python tree writer")
     args = parser.parse_args()
+    native = not args.python and NATIVE_APPLY is not None
+    print(f"tree update: {'native (C)' if native else 'Python'}")
     for size in (int(s) for s in args.sizes.split(",")):
         batches = [int(b) for b in args.batches.split(",")]
-        run(size, args.dir or tempfile.gettempdir(), batches, not args.no_proofs)
+        run(size, args.dir or tempfile.gettempdir(), batches, not args.no_proofs, native)
 
 
 if __name__ == "__main__":

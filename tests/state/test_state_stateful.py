@@ -29,11 +29,15 @@ VALUES = st.binary(max_size=8)
 
 
 class StateMachine(RuleBasedStateMachine):
+    native: bool | None = None  # the C tree routine where it is built
+
     @initialize()
     def open_state(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="chaincity-state-")
         self.store = LmdbStore(LmdbConfig(self.dir, durable=False, map_size_bytes=2**28))
-        self.state = AuthenticatedState(self.store, SUITE, window=WINDOW, page_cache_max=64)
+        self.state = AuthenticatedState(
+            self.store, SUITE, window=WINDOW, page_cache_max=64, native=self.native
+        )
         self.history: list[dict[bytes, bytes]] = []  # committed model per version
         self.view = self.state.overlay()
         self.pending: dict[bytes, bytes] = {}
@@ -163,3 +167,18 @@ StateMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestState = StateMachine.TestCase
+
+
+class PythonWriterStateMachine(StateMachine):
+    """The same model checks with the Python tree writer (the fallback) forced."""
+
+    native = False
+
+
+PythonWriterStateMachine.TestCase.settings = settings(
+    max_examples=30,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestStatePythonWriter = PythonWriterStateMachine.TestCase

@@ -21,7 +21,7 @@ Tables (``<prefix>`` is chain-scoped):
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
 from operator import itemgetter
@@ -36,12 +36,11 @@ from chaincity.state.tree import (
     PAGE_DEPTH_MAX,
     Child,
     Hasher,
-    Leaf,
-    Slot,
     StateCorruption,
     StateProof,
     nibble,
 )
+from chaincity.state.writer import NATIVE_APPLY, NativeApply, TreeChanges, TreeWriter
 
 if TYPE_CHECKING:
     from chaincity.state.overlay import Overlay
@@ -55,7 +54,6 @@ U64_MAX = 2**64 - 1
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
-_NIBBLES = [bytes((i,)) for i in range(16)]
 _TOMBSTONE = b"\x00"
 _PRESENT = b"\x01"
 
@@ -107,7 +105,8 @@ class StateUpdate:
     version: int
     root: bytes
     root_page_version: int
-    pages: list[tuple[bytes, bytes, Page]] = field(default_factory=list)
+    pages: list[tuple[bytes, bytes]] = field(default_factory=list)  # (node key, encoded page)
+    decoded_pages: list[Page] = field(default_factory=list)  # the Python writer's, in order
     values: list[tuple[bytes, bytes]] = field(default_factory=list)
     stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
     changed_keys: int = 0
@@ -124,15 +123,24 @@ class AuthenticatedState:
         prefix: str = "",
         window: int = WINDOW_DEFAULT,
         page_cache_max: int = PAGE_CACHE_DEFAULT,
+        # int only because Ledger passes its options as **dict[str, int]: 1 means True.
+        native: bool | int | None = None,
     ) -> None:
+        """``native``: update the tree with the C routine (True), the Python writer
+        (False), or the C routine where it is built (None)."""
         if window < 1:
             raise ValueError("window must be at least 1 version")
+        if native and NATIVE_APPLY is None:
+            raise ValueError("the native tree routine (chaincity.state._treecore) is not built")
+        self._native = NATIVE_APPLY if native is None or native else None
         self._store = store
         self._suite = suite
         self._hasher = Hasher(suite)
         self._tables = table_names(prefix)
         self._window = window
-        self._cache: dict[bytes, Page] = {}
+        # Pages in the form the update path reads: encoded for the C routine, decoded
+        # for the Python writer.
+        self._cache: dict[bytes, Page | bytes] = {}
         self._cache_max = page_cache_max
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
@@ -242,17 +250,40 @@ class AuthenticatedState:
     def _page(self, txn: ReadTxn, version: int, path: bytes) -> Page:
         return self.page_at(txn, _node_key(version, path))
 
+    @property
+    def native(self) -> bool:
+        """Whether tree updates run in the C routine."""
+        return self._native is not None
+
     def page_at(self, txn: ReadTxn, node_key: bytes) -> Page:
-        page = self._cache.get(node_key)
-        if page is None:
-            raw = txn.get(self._tables["nodes"], node_key)
-            if raw is None:
-                raise StateCorruption(f"state page {node_key.hex()} is missing")
-            page = Page.decode(raw, self._hasher.size)
-            self._remember(node_key, page)
+        cached = self._cache.get(node_key)
+        if isinstance(cached, Page):
+            return cached
+        if cached is not None:
+            return Page.decode(cached, self._hasher.size)
+        raw = self._read_page(txn, node_key)
+        page = Page.decode(raw, self._hasher.size)
+        self._remember(node_key, raw if self._native else page)
         return page
 
-    def _remember(self, node_key: bytes, page: Page) -> None:
+    def raw_page_at(self, txn: ReadTxn, node_key: bytes) -> bytes:
+        """A page's encoding (what the C routine reads), cached as such."""
+        cached = self._cache.get(node_key)
+        if isinstance(cached, bytes):
+            return cached
+        if cached is not None:
+            return cached.encode()
+        raw = self._read_page(txn, node_key)
+        self._remember(node_key, raw)
+        return raw
+
+    def _read_page(self, txn: ReadTxn, node_key: bytes) -> bytes:
+        raw = txn.get(self._tables["nodes"], node_key)
+        if raw is None:
+            raise StateCorruption(f"state page {node_key.hex()} is missing")
+        return raw
+
+    def _remember(self, node_key: bytes, page: Page | bytes) -> None:
         # Pages never change once written, so a cached page is never stale; only
         # committed pages are cached, so a discarded update leaves no trace.
         self._make_room(1)
@@ -339,21 +370,58 @@ class AuthenticatedState:
         update.changed_keys = len(tree_changes)
         return update, tree_changes
 
-    def _update_tree(
-        self, txn: ReadTxn, update: StateUpdate, changes: list[tuple[bytes, bytes | None]]
-    ) -> None:
-        if update.base is None:
-            page = Page.empty()
-        else:
+    def _update_tree(self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges) -> None:
+        root_page_version = None
+        if update.base is not None:
             root_hash, root_page_version = self._root_ref(txn, update.base)
             if not changes:
                 update.root, update.root_page_version = root_hash, root_page_version
                 return
+        if self._native is not None:
+            self._update_tree_native(self._native, txn, update, changes, root_page_version)
+            return
+        if root_page_version is None:
+            page = Page.empty()
+        else:
             page = self._page(txn, root_page_version, b"").copy()
             update.stale.nodes.append(_node_key(root_page_version, b""))
-        writer = _TreeWriter(self, txn, update)
+        writer = TreeWriter(
+            self._hasher,
+            lambda node_key: self.page_at(txn, node_key),
+            update.version,
+            update.pages,
+            update.decoded_pages,
+            update.stale.nodes,
+        )
         page.rehash(self._hasher, writer.apply(page, 0, b"", changes))
         update.root = writer.write_page(page, b"")
+
+    def _update_tree_native(
+        self,
+        native: NativeApply,
+        txn: ReadTxn,
+        update: StateUpdate,
+        changes: TreeChanges,
+        root_page_version: int | None,
+    ) -> None:
+        hasher, cache = self._hasher, self._cache
+
+        def fetch(node_key: bytes) -> bytes:
+            raw = cache.get(node_key)  # inlined: once per page read, nearly always a hit
+            return raw if type(raw) is bytes else self.raw_page_at(txn, node_key)
+
+        root, pages, stale = native(
+            changes,
+            root_page_version,
+            update.version,
+            fetch,
+            hasher.hash_fn,
+            hasher.leaf_prefix,
+            hasher.node_prefix,
+            hasher.size,
+        )
+        update.root, update.pages = root, pages
+        update.stale.nodes.extend(stale)
 
     def write_update(self, txn: WriteTxn, update: StateUpdate) -> None:
         """Put ``update`` (and prune what fell out of the window) inside ``txn``."""
@@ -365,8 +433,7 @@ class AuthenticatedState:
         tables = self._tables
         # A version's node keys sort after every key stored (they start with the version):
         # appended in order, they fill LMDB pages densely with no search or split.
-        pages = sorted((node_key, raw) for node_key, raw, _page in update.pages)
-        txn.put_many(tables["nodes"], pages, append=True)
+        txn.put_many(tables["nodes"], sorted(update.pages), append=True)
         txn.put_many(tables["values"], sorted(update.values))
         if update.stale.nodes or update.stale.values:
             txn.put(
@@ -406,10 +473,15 @@ class AuthenticatedState:
         # the cache to about the latest tree, which is what updates read.
         for node_key in update.stale.nodes:
             cache.pop(node_key, None)
-        pages = update.pages[-self._cache_max :]
-        self._make_room(len(pages))
-        for node_key, _raw, page in pages:
-            cache[node_key] = page
+        first = max(0, len(update.pages) - self._cache_max)  # the root is written last
+        self._make_room(len(update.pages) - first)
+        if update.decoded_pages:
+            for (node_key, _raw), page in zip(
+                update.pages[first:], update.decoded_pages[first:], strict=True
+            ):
+                cache[node_key] = page
+        else:
+            cache.update(update.pages[first:])
 
     def commit(self, update: StateUpdate) -> None:
         """Write ``update`` in a transaction of its own (when no ledger is involved)."""
@@ -430,90 +502,3 @@ class AuthenticatedState:
     @property
     def tables(self) -> dict[str, str]:
         return dict(self._tables)
-
-
-class _TreeWriter:
-    """Applies sorted key-hash changes to pages, collecting the new pages of a version."""
-
-    __slots__ = ("_hasher", "_pages", "_prefix", "_stale", "_state", "_txn", "_version")
-
-    def __init__(self, state: AuthenticatedState, txn: ReadTxn, update: StateUpdate) -> None:
-        self._state = state
-        self._txn = txn
-        self._hasher = state.hasher
-        self._version = update.version
-        self._prefix = _U64.pack(update.version)
-        self._pages = update.pages
-        self._stale = update.stale.nodes
-
-    def apply(
-        self, page: Page, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
-    ) -> int:
-        """Apply ``changes`` (sorted, all under ``path``) to ``page`` in place; returns the
-        mask of the slots changed (their inner hashes are left for the caller to redo)."""
-        if depth >= PAGE_DEPTH_MAX:
-            raise StateCorruption("two keys share a whole key hash")
-        byte_at, shift = depth >> 1, 0 if depth & 1 else 4
-        count = len(changes)
-        if count == 1:  # the common case below the top pages of a batch
-            index = (changes[0][0][byte_at] >> shift) & 0x0F
-            slot = self._slot(page.slots[index], depth + 1, path + _NIBBLES[index], changes)
-            page.set_slot(index, slot)
-            return 1 << index
-        dirty = 0
-        start = 0
-        while start < count:
-            index = (changes[start][0][byte_at] >> shift) & 0x0F
-            end = start + 1
-            while end < count and (changes[end][0][byte_at] >> shift) & 0x0F == index:
-                end += 1
-            slot = self._slot(
-                page.slots[index], depth + 1, path + _NIBBLES[index], changes[start:end]
-            )
-            page.set_slot(index, slot)
-            dirty |= 1 << index
-            start = end
-        return dirty
-
-    def _slot(
-        self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
-    ) -> Slot:
-        if type(slot) is Child:
-            node_key = slot.raw[:8] + path  # be64(version) + path
-            page = self._state.page_at(self._txn, node_key).copy()
-            self._stale.append(node_key)
-            return self._finish(page, self.apply(page, depth, path, changes), path)
-        if len(changes) == 1:  # the common case at the bottom of a batch
-            key_hash, value_hash = changes[0]
-            if slot is None or slot.key_hash == key_hash:
-                return None if value_hash is None else Leaf(key_hash + value_hash)
-            if value_hash is None:
-                return slot
-        leaves = [(k, v) for k, v in changes if v is not None]
-        if type(slot) is Leaf:
-            kept = slot.key_hash
-            if all(k != kept for k, _ in changes):
-                leaves.append((kept, slot.value_hash))
-            leaves.sort()
-        if not leaves:
-            return None
-        if len(leaves) == 1:
-            return Leaf.of(*leaves[0])
-        page = Page.empty()
-        return self._finish(page, self.apply(page, depth, path, leaves), path)
-
-    def _finish(self, page: Page, dirty: int, path: bytes) -> Slot:
-        if page.occupied == 0:
-            return None
-        lone = page.lone_leaf()
-        if lone is not None:
-            return lone  # a page under one key collapses into its leaf
-        page.rehash(self._hasher, dirty)
-        top = self.write_page(page, path)
-        return Child(self._version, top, self._prefix + top)
-
-    def write_page(self, page: Page, path: bytes) -> bytes:
-        """Record ``page`` (complete: it is frozen here) as written at ``path``."""
-        self._pages.append((self._prefix + path, page.encode(), page))
-        page.freeze()
-        return page.top(self._hasher)

@@ -1,0 +1,585 @@
+/*
+ * chaincity.state._treecore: the state tree update of one version, in C.
+ *
+ * The same work as writer.py's TreeWriter (which stays the reference): apply a
+ * sorted batch of (key hash, value hash or None) to the pages of the tree, and
+ * return the new root, the new pages (encoded, in the order the Python writer
+ * records them: children before their parent, the root last) and the node keys
+ * of the pages they replace (parents before children). Page format and hashing
+ * rules are those of page.py and tree.py; the results are byte for byte equal.
+ *
+ * Hashing goes through the suite's Python callable: the suite alone decides
+ * the hash (SHA-256 or SM3), and no hash is implemented here.
+ *
+ * Rules of this file:
+ * - every byte that comes from outside (a fetched page, a change, a hash) is
+ *   length-checked before it is read; a malformed page raises StateCorruption;
+ * - an exception from fetch or hash_fn propagates unchanged;
+ * - recursion is bounded by the page depth (64 pages for 256-bit hashes);
+ * - nothing is global but the module definition: a call owns all its memory.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SLOTS 16
+#define FIRST_SLOT 16
+#define HASH_MAX 64
+#define DEPTH_MAX 64 /* pages: a 256-bit key hash has 64 nibbles */
+#define SMALL_LEAVES 8
+
+/* The slots under each position of a page (heap numbering: 1 is the top, p has
+ * children 2p and 2p + 1, 16..31 are the slots). */
+static const uint16_t RANGE[2 * SLOTS] = {
+    0x0000, 0xFFFF, 0x00FF, 0xFF00, 0x000F, 0x00F0, 0x0F00, 0xF000,
+    0x0003, 0x000C, 0x0030, 0x00C0, 0x0300, 0x0C00, 0x3000, 0xC000,
+    0x0001, 0x0002, 0x0004, 0x0008, 0x0010, 0x0020, 0x0040, 0x0080,
+    0x0100, 0x0200, 0x0400, 0x0800, 0x1000, 0x2000, 0x4000, 0x8000,
+};
+
+typedef struct {
+    const unsigned char *key;
+    const unsigned char *value; /* NULL deletes the key */
+} Change;
+
+/* A page being built. A leaf slot holds key hash || value hash, a child slot
+ * be64(version) || hash, as in the encoding. */
+typedef struct {
+    unsigned occupied;
+    unsigned leaves;
+    unsigned has_inner; /* bit p: inner[p] is position p's hash */
+    unsigned char slot[SLOTS][2 * HASH_MAX];
+    unsigned char inner[SLOTS][HASH_MAX];
+} Page;
+
+typedef struct {
+    PyObject *fetch;
+    PyObject *hash_fn;
+    PyObject *corruption; /* chaincity.state.tree.StateCorruption */
+    PyObject *pages;      /* list of (node key, encoded page) */
+    PyObject *stale;      /* list of node keys */
+    const unsigned char *leaf_prefix;
+    Py_ssize_t leaf_prefix_len;
+    const unsigned char *node_prefix;
+    Py_ssize_t node_prefix_len;
+    Py_ssize_t hs;
+    int depth_max;
+    unsigned char version[8];
+    unsigned char path[DEPTH_MAX + 1];
+    unsigned char zero[HASH_MAX];
+    Page *stack; /* stack[d]: the page being built at depth d (one at a time per depth) */
+} Writer;
+
+static int lowest_bit(unsigned mask) {
+    int index = 0;
+    while (mask && !(mask & 1u)) { /* callers pass a nonzero mask; 0 gives 0, not a hang */
+        mask >>= 1;
+        index++;
+    }
+    return index;
+}
+
+static int bit_count(unsigned mask) {
+    int count = 0;
+    for (; mask; mask &= mask - 1) count++;
+    return count;
+}
+
+/* Two keys or more below (or one child page): the position's hash is stored. */
+static int is_many(const Page *pg, int position) {
+    unsigned mask = pg->occupied & RANGE[position];
+    return (mask & (mask - 1)) != 0 || (mask != 0 && !(pg->leaves & mask));
+}
+
+static void corrupt(Writer *w, const char *message) {
+    PyErr_SetString(w->corruption, message);
+}
+
+/* out = hash_fn(prefix || a || b), a and b each hs bytes. */
+static int call_hash(Writer *w, const unsigned char *prefix, Py_ssize_t prefix_len,
+                     const unsigned char *a, const unsigned char *b, unsigned char *out) {
+    Py_ssize_t hs = w->hs;
+    PyObject *message = PyBytes_FromStringAndSize(NULL, prefix_len + 2 * hs);
+    if (message == NULL) return -1;
+    char *buffer = PyBytes_AS_STRING(message);
+    memcpy(buffer, prefix, (size_t)prefix_len);
+    memcpy(buffer + prefix_len, a, (size_t)hs);
+    memcpy(buffer + prefix_len + hs, b, (size_t)hs);
+    PyObject *digest = PyObject_CallOneArg(w->hash_fn, message);
+    Py_DECREF(message);
+    if (digest == NULL) return -1;
+    if (!PyBytes_Check(digest) || PyBytes_GET_SIZE(digest) != hs) {
+        Py_DECREF(digest);
+        PyErr_SetString(PyExc_ValueError, "hash_fn returned a digest of the wrong size");
+        return -1;
+    }
+    memcpy(out, PyBytes_AS_STRING(digest), (size_t)hs);
+    Py_DECREF(digest);
+    return 0;
+}
+
+static int leaf_hash(Writer *w, const unsigned char *leaf, unsigned char *out) {
+    return call_hash(w, w->leaf_prefix, w->leaf_prefix_len, leaf, leaf + w->hs, out);
+}
+
+/* The hash at a position whose inner hashes below are up to date (buf may hold it). */
+static const unsigned char *position_hash(Writer *w, const Page *pg, int position,
+                                          unsigned char *buf) {
+    if (position >= FIRST_SLOT) {
+        int index = position - FIRST_SLOT;
+        unsigned bit = 1u << index;
+        if (!(pg->occupied & bit)) return w->zero;
+        if (!(pg->leaves & bit)) return pg->slot[index] + 8;
+        return leaf_hash(w, pg->slot[index], buf) < 0 ? NULL : buf;
+    }
+    if (pg->has_inner & (1u << position)) return pg->inner[position];
+    unsigned mask = pg->occupied & RANGE[position];
+    if (mask == 0) return w->zero;
+    if ((mask & (mask - 1)) || !(pg->leaves & mask)) {
+        corrupt(w, "page lacks the hash of a position with two keys");
+        return NULL;
+    }
+    return leaf_hash(w, pg->slot[lowest_bit(mask)], buf) < 0 ? NULL : buf;
+}
+
+/* Recompute the inner hashes above the slots in `dirty`, bottom level first. */
+static int rehash(Writer *w, Page *pg, unsigned dirty) {
+    unsigned char left_buf[HASH_MAX], right_buf[HASH_MAX];
+    for (int first = SLOTS / 2; first >= 1; first >>= 1) {
+        unsigned above = 0;
+        for (int j = 0; j < first; j++) {
+            if (!(dirty & (3u << (2 * j)))) continue;
+            int position = first + j;
+            above |= 1u << j;
+            if (!is_many(pg, position)) {
+                pg->has_inner &= ~(1u << position);
+                continue;
+            }
+            const unsigned char *left = position_hash(w, pg, 2 * position, left_buf);
+            if (left == NULL) return -1;
+            const unsigned char *right = position_hash(w, pg, 2 * position + 1, right_buf);
+            if (right == NULL) return -1;
+            if (call_hash(w, w->node_prefix, w->node_prefix_len, left, right,
+                          pg->inner[position]) < 0)
+                return -1;
+            pg->has_inner |= 1u << position;
+        }
+        dirty = above;
+    }
+    return 0;
+}
+
+static Py_ssize_t slot_size(const Writer *w, const Page *pg, int index) {
+    return (pg->leaves & (1u << index)) ? 2 * w->hs : 8 + w->hs;
+}
+
+/* Decode a stored page; any length or mask inconsistency is corruption. */
+static int decode_page(Writer *w, PyObject *raw, Page *pg) {
+    if (!PyBytes_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "fetch must return bytes");
+        return -1;
+    }
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(raw);
+    Py_ssize_t size = PyBytes_GET_SIZE(raw);
+    if (size < 4) {
+        corrupt(w, "state page too short");
+        return -1;
+    }
+    pg->occupied = ((unsigned)data[0] << 8) | data[1];
+    pg->leaves = ((unsigned)data[2] << 8) | data[3];
+    pg->has_inner = 0;
+    if (pg->leaves & ~pg->occupied) {
+        corrupt(w, "state page marks an empty slot as a leaf");
+        return -1;
+    }
+    Py_ssize_t expected = 4;
+    for (int index = 0; index < SLOTS; index++)
+        if (pg->occupied & (1u << index)) expected += slot_size(w, pg, index);
+    for (int position = 1; position < FIRST_SLOT; position++)
+        if (is_many(pg, position)) expected += w->hs;
+    /* Checked before any read below, so a short or long page is never read past. */
+    if (expected != size) {
+        corrupt(w, "state page has the wrong length");
+        return -1;
+    }
+    Py_ssize_t offset = 4;
+    for (int index = 0; index < SLOTS; index++) {
+        if (!(pg->occupied & (1u << index))) continue;
+        Py_ssize_t length = slot_size(w, pg, index);
+        memcpy(pg->slot[index], data + offset, (size_t)length);
+        offset += length;
+    }
+    for (int position = 1; position < FIRST_SLOT; position++) {
+        if (!is_many(pg, position)) continue;
+        memcpy(pg->inner[position], data + offset, (size_t)w->hs);
+        pg->has_inner |= 1u << position;
+        offset += w->hs;
+    }
+    return 0;
+}
+
+static PyObject *encode_page(Writer *w, const Page *pg) {
+    Py_ssize_t size = 4;
+    for (int index = 0; index < SLOTS; index++)
+        if (pg->occupied & (1u << index)) size += slot_size(w, pg, index);
+    for (int position = 1; position < FIRST_SLOT; position++) {
+        if (!is_many(pg, position)) continue;
+        if (!(pg->has_inner & (1u << position))) {
+            PyErr_SetString(PyExc_SystemError, "a rewritten page lacks an inner hash");
+            return NULL;
+        }
+        size += w->hs;
+    }
+    PyObject *raw = PyBytes_FromStringAndSize(NULL, size);
+    if (raw == NULL) return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(raw);
+    out[0] = (unsigned char)(pg->occupied >> 8);
+    out[1] = (unsigned char)pg->occupied;
+    out[2] = (unsigned char)(pg->leaves >> 8);
+    out[3] = (unsigned char)pg->leaves;
+    Py_ssize_t offset = 4;
+    for (int index = 0; index < SLOTS; index++) {
+        if (!(pg->occupied & (1u << index))) continue;
+        Py_ssize_t length = slot_size(w, pg, index);
+        memcpy(out + offset, pg->slot[index], (size_t)length);
+        offset += length;
+    }
+    for (int position = 1; position < FIRST_SLOT; position++) {
+        if (!is_many(pg, position)) continue;
+        memcpy(out + offset, pg->inner[position], (size_t)w->hs);
+        offset += w->hs;
+    }
+    return raw;
+}
+
+static PyObject *node_key(Writer *w, const unsigned char *version, int depth) {
+    PyObject *key = PyBytes_FromStringAndSize(NULL, 8 + depth);
+    if (key == NULL) return NULL;
+    memcpy(PyBytes_AS_STRING(key), version, 8);
+    memcpy(PyBytes_AS_STRING(key) + 8, w->path, (size_t)depth);
+    return key;
+}
+
+/* Record the page at `depth` (complete) as written at the current path; top = its hash. */
+static int write_page(Writer *w, int depth, unsigned char *top) {
+    Page *pg = &w->stack[depth];
+    PyObject *key = node_key(w, w->version, depth);
+    if (key == NULL) return -1;
+    PyObject *raw = encode_page(w, pg);
+    if (raw == NULL) {
+        Py_DECREF(key);
+        return -1;
+    }
+    PyObject *entry = PyTuple_Pack(2, key, raw);
+    Py_DECREF(key);
+    Py_DECREF(raw);
+    if (entry == NULL) return -1;
+    int failed = PyList_Append(w->pages, entry);
+    Py_DECREF(entry);
+    if (failed) return -1;
+    const unsigned char *hash = position_hash(w, pg, 1, top);
+    if (hash == NULL) return -1;
+    if (hash != top) memcpy(top, hash, (size_t)w->hs);
+    return 0;
+}
+
+/* Fetch the child page that `reference` (be64 version || hash) names at `depth`. */
+static int load_page(Writer *w, const unsigned char *reference, int depth) {
+    PyObject *key = node_key(w, reference, depth);
+    if (key == NULL) return -1;
+    PyObject *raw = PyObject_CallOneArg(w->fetch, key);
+    if (raw == NULL) {
+        Py_DECREF(key);
+        return -1;
+    }
+    int failed = decode_page(w, raw, &w->stack[depth]);
+    Py_DECREF(raw);
+    if (!failed) failed = PyList_Append(w->stale, key);
+    Py_DECREF(key);
+    return failed ? -1 : 0;
+}
+
+static void set_empty(Page *pg, int index) {
+    pg->occupied &= ~(1u << index);
+    pg->leaves &= ~(1u << index);
+}
+
+static void set_leaf(Writer *w, Page *pg, int index, const unsigned char *key,
+                     const unsigned char *value) {
+    /* memmove: an unchanged leaf is copied onto itself. */
+    memmove(pg->slot[index], key, (size_t)w->hs);
+    memmove(pg->slot[index] + w->hs, value, (size_t)w->hs);
+    pg->occupied |= 1u << index;
+    pg->leaves |= 1u << index;
+}
+
+static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count);
+
+/* Apply sorted changes, all under the page at `depth`; returns the mask of changed slots. */
+static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t count) {
+    if (depth >= w->depth_max) {
+        corrupt(w, "two keys share a whole key hash");
+        return -1;
+    }
+    int byte_at = depth >> 1, shift = (depth & 1) ? 0 : 4;
+    unsigned dirty = 0;
+    Py_ssize_t start = 0;
+    while (start < count) {
+        int index = (changes[start].key[byte_at] >> shift) & 0x0F;
+        Py_ssize_t end = start + 1;
+        while (end < count && ((changes[end].key[byte_at] >> shift) & 0x0F) == index) end++;
+        w->path[depth] = (unsigned char)index;
+        if (update_slot(w, depth, index, changes + start, end - start) < 0) return -1;
+        dirty |= 1u << index;
+        start = end;
+    }
+    return (long)dirty;
+}
+
+/* Put the finished page at depth + 1 into slot `index` of the page at `depth`:
+ * nothing if it is empty, its leaf if that is all it holds, else a child reference. */
+static int finish(Writer *w, int depth, int index, unsigned dirty) {
+    Page *pg = &w->stack[depth];
+    Page *sub = &w->stack[depth + 1];
+    if (sub->occupied == 0) {
+        set_empty(pg, index);
+        return 0;
+    }
+    if (bit_count(sub->occupied) == 1 && sub->leaves == sub->occupied) {
+        const unsigned char *leaf = sub->slot[lowest_bit(sub->occupied)];
+        set_leaf(w, pg, index, leaf, leaf + w->hs);
+        return 0;
+    }
+    unsigned char top[HASH_MAX];
+    if (rehash(w, sub, dirty) < 0 || write_page(w, depth + 1, top) < 0) return -1;
+    memcpy(pg->slot[index], w->version, 8);
+    memcpy(pg->slot[index] + 8, top, (size_t)w->hs);
+    pg->occupied |= 1u << index;
+    pg->leaves &= ~(1u << index);
+    return 0;
+}
+
+/* The surviving leaves under a slot: the changes that set a value, plus the slot's
+ * own leaf unless a change names its key; sorted by key hash. Returns their count. */
+static Py_ssize_t gather_leaves(Writer *w, const Page *pg, int index, const Change *changes,
+                                Py_ssize_t count, Change *leaves) {
+    const unsigned char *kept = (pg->leaves & (1u << index)) ? pg->slot[index] : NULL;
+    Py_ssize_t found = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int order = kept == NULL ? 1 : memcmp(changes[i].key, kept, (size_t)w->hs);
+        if (order == 0) kept = NULL;
+        if (order > 0 && kept != NULL) {
+            leaves[found].key = kept;
+            leaves[found++].value = kept + w->hs;
+            kept = NULL;
+        }
+        if (changes[i].value != NULL) leaves[found++] = changes[i];
+    }
+    if (kept != NULL) {
+        leaves[found].key = kept;
+        leaves[found++].value = kept + w->hs;
+    }
+    return found;
+}
+
+static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count) {
+    Page *pg = &w->stack[depth];
+    unsigned bit = 1u << index;
+    if ((pg->occupied & bit) && !(pg->leaves & bit)) {
+        if (load_page(w, pg->slot[index], depth + 1) < 0) return -1;
+        long dirty = apply_page(w, depth + 1, changes, count);
+        return dirty < 0 ? -1 : finish(w, depth, index, (unsigned)dirty);
+    }
+    if (count == 1) { /* the common case at the bottom of a batch */
+        const Change *change = &changes[0];
+        if (!(pg->occupied & bit) || memcmp(pg->slot[index], change->key, (size_t)w->hs) == 0) {
+            if (change->value == NULL)
+                set_empty(pg, index);
+            else
+                set_leaf(w, pg, index, change->key, change->value);
+            return 0;
+        }
+        if (change->value == NULL) return 0; /* deleting an absent key */
+    }
+    Change small[SMALL_LEAVES];
+    Change *leaves = small;
+    if (count + 1 > SMALL_LEAVES) {
+        leaves = PyMem_New(Change, (size_t)count + 1);
+        if (leaves == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    Py_ssize_t found = gather_leaves(w, pg, index, changes, count, leaves);
+    int result = 0;
+    if (found == 0) {
+        set_empty(pg, index);
+    } else if (found == 1) {
+        set_leaf(w, pg, index, leaves[0].key, leaves[0].value);
+    } else {
+        Page *sub = &w->stack[depth + 1];
+        sub->occupied = sub->leaves = sub->has_inner = 0;
+        long dirty = apply_page(w, depth + 1, leaves, found);
+        result = dirty < 0 ? -1 : finish(w, depth, index, (unsigned)dirty);
+    }
+    if (leaves != small) PyMem_Free(leaves);
+    return result;
+}
+
+/* Check the changes and point into them (the tuple `items` keeps them alive). */
+static Change *read_changes(Writer *w, PyObject *items, Py_ssize_t count) {
+    Change *changes = PyMem_New(Change, (size_t)(count ? count : 1));
+    if (changes == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        PyObject *key, *value;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) goto malformed;
+        key = PyTuple_GET_ITEM(item, 0);
+        value = PyTuple_GET_ITEM(item, 1);
+        if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) != w->hs) goto malformed;
+        if (value != Py_None && (!PyBytes_Check(value) || PyBytes_GET_SIZE(value) != w->hs))
+            goto malformed;
+        changes[i].key = (const unsigned char *)PyBytes_AS_STRING(key);
+        changes[i].value = value == Py_None ? NULL : (const unsigned char *)PyBytes_AS_STRING(value);
+        if (i > 0 && memcmp(changes[i - 1].key, changes[i].key, (size_t)w->hs) >= 0) {
+            PyMem_Free(changes);
+            PyErr_SetString(PyExc_ValueError, "changes must be sorted by key hash, no repeats");
+            return NULL;
+        }
+    }
+    return changes;
+malformed:
+    PyMem_Free(changes);
+    PyErr_SetString(PyExc_TypeError,
+                    "each change must be (key hash, value hash or None) of hash_size bytes");
+    return NULL;
+}
+
+static int update_root(Writer *w, PyObject *root_version, const Change *changes,
+                       Py_ssize_t count, unsigned char *root) {
+    Page *pg = &w->stack[0];
+    pg->occupied = pg->leaves = pg->has_inner = 0;
+    if (root_version != Py_None) {
+        unsigned long long version = PyLong_AsUnsignedLongLong(root_version);
+        if (version == (unsigned long long)-1 && PyErr_Occurred()) return -1;
+        unsigned char reference[8];
+        for (int i = 0; i < 8; i++) reference[i] = (unsigned char)(version >> (56 - 8 * i));
+        if (load_page(w, reference, 0) < 0) return -1;
+    }
+    long dirty = apply_page(w, 0, changes, count);
+    if (dirty < 0 || rehash(w, pg, (unsigned)dirty) < 0) return -1;
+    return write_page(w, 0, root);
+}
+
+static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, Py_buffer *leaf_prefix,
+                       Py_buffer *node_prefix, Py_ssize_t hash_size,
+                       unsigned long long version) {
+    memset(w, 0, sizeof(*w)); /* clear_writer runs whatever happens below */
+    if (hash_size < 1 || hash_size > HASH_MAX) {
+        PyErr_SetString(PyExc_ValueError, "hash_size must be 1..64 bytes");
+        return -1;
+    }
+    if (!PyCallable_Check(fetch) || !PyCallable_Check(hash_fn)) {
+        PyErr_SetString(PyExc_TypeError, "fetch and hash_fn must be callable");
+        return -1;
+    }
+    w->fetch = fetch;
+    w->hash_fn = hash_fn;
+    w->leaf_prefix = leaf_prefix->buf;
+    w->leaf_prefix_len = leaf_prefix->len;
+    w->node_prefix = node_prefix->buf;
+    w->node_prefix_len = node_prefix->len;
+    w->hs = hash_size;
+    /* A page's nibble must lie inside the key hash. */
+    w->depth_max = 2 * hash_size < DEPTH_MAX ? (int)(2 * hash_size) : DEPTH_MAX;
+    for (int i = 0; i < 8; i++) w->version[i] = (unsigned char)(version >> (56 - 8 * i));
+    PyObject *tree = PyImport_ImportModule("chaincity.state.tree");
+    if (tree == NULL) return -1;
+    w->corruption = PyObject_GetAttrString(tree, "StateCorruption");
+    Py_DECREF(tree);
+    if (w->corruption == NULL) return -1;
+    w->stack = PyMem_New(Page, DEPTH_MAX + 1);
+    w->pages = PyList_New(0);
+    w->stale = PyList_New(0);
+    if (w->stack == NULL || w->pages == NULL || w->stale == NULL) {
+        if (w->stack == NULL) PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void clear_writer(Writer *w) {
+    PyMem_Free(w->stack);
+    Py_XDECREF(w->corruption);
+    Py_XDECREF(w->pages);
+    Py_XDECREF(w->stale);
+}
+
+PyDoc_STRVAR(apply_doc,
+             "apply(changes, root_version, version, fetch, hash_fn, leaf_prefix, node_prefix,"
+             " hash_size)\n--\n\n"
+             "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
+             "was written at root_version (None: an empty tree) as version `version`.\n"
+             "fetch(node_key) returns an encoded page; hash_fn is the suite's hash.\n"
+             "Returns (root hash, [(node key, encoded page)], [replaced node key]).");
+
+static PyObject *apply(PyObject *module, PyObject *args) {
+    PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn;
+    Py_buffer leaf_prefix, node_prefix;
+    Py_ssize_t hash_size;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOOOOy*y*n:apply", &changes_in, &root_version, &version_in, &fetch,
+                          &hash_fn, &leaf_prefix, &node_prefix, &hash_size))
+        return NULL;
+    Writer w;
+    PyObject *result = NULL, *items = NULL;
+    Change *changes = NULL;
+    unsigned char root[HASH_MAX];
+    unsigned long long version = PyLong_AsUnsignedLongLong(version_in);
+    if (version == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyBuffer_Release(&leaf_prefix);
+        PyBuffer_Release(&node_prefix);
+        return NULL;
+    }
+    if (init_writer(&w, fetch, hash_fn, &leaf_prefix, &node_prefix, hash_size, version) < 0)
+        goto done;
+    /* A private tuple: fetch or hash_fn may run any code, even change the caller's list. */
+    items = PySequence_Tuple(changes_in);
+    if (items == NULL) goto done;
+    changes = read_changes(&w, items, PyTuple_GET_SIZE(items));
+    if (changes == NULL) goto done;
+    if (update_root(&w, root_version, changes, PyTuple_GET_SIZE(items), root) < 0) goto done;
+    result = Py_BuildValue("(y#OO)", (const char *)root, w.hs, w.pages, w.stale);
+done:
+    PyMem_Free(changes);
+    Py_XDECREF(items);
+    clear_writer(&w);
+    PyBuffer_Release(&leaf_prefix);
+    PyBuffer_Release(&node_prefix);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"apply", apply, METH_VARARGS, apply_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef treecore_module = {
+    PyModuleDef_HEAD_INIT,
+    "_treecore",
+    "The state tree update of one version, in C (writer.py's TreeWriter is the reference).",
+    0,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__treecore(void) {
+    return PyModuleDef_Init(&treecore_module);
+}

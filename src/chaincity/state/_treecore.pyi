@@ -1,0 +1,12 @@
+from collections.abc import Callable, Sequence
+
+def apply(
+    changes: Sequence[tuple[bytes, bytes | None]],
+    root_version: int | None,
+    version: int,
+    fetch: Callable[[bytes], bytes],
+    hash_fn: Callable[[bytes], bytes],
+    leaf_prefix: bytes,
+    node_prefix: bytes,
+    hash_size: int,
+) -> tuple[bytes, list[tuple[bytes, bytes]], list[bytes]]: ...

@@ -1,0 +1,148 @@
+"""The tree update of one version: the C routine where it is built, else Python.
+
+Both apply a sorted batch of (key hash, value hash or None) to the pages of a
+tree and give the same result byte for byte: the new root, the new pages in
+the order written (children before their parent, the root last) and the node
+keys of the pages they replace (parents first). :class:`TreeWriter` is the
+reference; ``chaincity.state._treecore.apply`` (``_treecore.c``) does the same
+work in C, hashing through the suite's callable.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+
+from chaincity.state.page import Page
+from chaincity.state.tree import PAGE_DEPTH_MAX, Child, Hasher, Leaf, Slot, StateCorruption
+
+_U64 = struct.Struct(">Q")
+_NIBBLES = [bytes((i,)) for i in range(16)]
+
+TreeChanges = list[tuple[bytes, bytes | None]]
+NativeApply = Callable[
+    [
+        TreeChanges,
+        int | None,
+        int,
+        Callable[[bytes], bytes],
+        Callable[[bytes], bytes],
+        bytes,
+        bytes,
+        int,
+    ],
+    tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
+]
+
+
+def _find_native() -> NativeApply | None:
+    """The C tree routine, or None where it was not built (no compiler at install)."""
+    try:
+        from chaincity.state._treecore import apply
+    except ImportError:
+        return None
+    return apply
+
+
+NATIVE_APPLY = _find_native()
+
+
+class TreeWriter:
+    """Applies sorted key-hash changes to pages, collecting the new pages of a version.
+
+    The reference for the C routine, and the fallback where it is not built.
+    """
+
+    __slots__ = ("_decoded", "_hasher", "_page_at", "_pages", "_prefix", "_stale", "_version")
+
+    def __init__(
+        self,
+        hasher: Hasher,
+        page_at: Callable[[bytes], Page],
+        version: int,
+        pages: list[tuple[bytes, bytes]],
+        decoded: list[Page],
+        stale: list[bytes],
+    ) -> None:
+        """Pages written go to ``pages`` (node key, encoding) and ``decoded``; the node
+        keys of the pages they replace to ``stale``. ``page_at`` reads a committed page."""
+        self._hasher = hasher
+        self._page_at = page_at
+        self._version = version
+        self._prefix = _U64.pack(version)
+        self._pages = pages
+        self._decoded = decoded
+        self._stale = stale
+
+    def apply(
+        self, page: Page, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
+    ) -> int:
+        """Apply ``changes`` (sorted, all under ``path``) to ``page`` in place; returns the
+        mask of the slots changed (their inner hashes are left for the caller to redo)."""
+        if depth >= PAGE_DEPTH_MAX:
+            raise StateCorruption("two keys share a whole key hash")
+        byte_at, shift = depth >> 1, 0 if depth & 1 else 4
+        count = len(changes)
+        if count == 1:  # the common case below the top pages of a batch
+            index = (changes[0][0][byte_at] >> shift) & 0x0F
+            slot = self._slot(page.slots[index], depth + 1, path + _NIBBLES[index], changes)
+            page.set_slot(index, slot)
+            return 1 << index
+        dirty = 0
+        start = 0
+        while start < count:
+            index = (changes[start][0][byte_at] >> shift) & 0x0F
+            end = start + 1
+            while end < count and (changes[end][0][byte_at] >> shift) & 0x0F == index:
+                end += 1
+            slot = self._slot(
+                page.slots[index], depth + 1, path + _NIBBLES[index], changes[start:end]
+            )
+            page.set_slot(index, slot)
+            dirty |= 1 << index
+            start = end
+        return dirty
+
+    def _slot(
+        self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
+    ) -> Slot:
+        if type(slot) is Child:
+            node_key = slot.raw[:8] + path  # be64(version) + path
+            page = self._page_at(node_key).copy()
+            self._stale.append(node_key)
+            return self._finish(page, self.apply(page, depth, path, changes), path)
+        if len(changes) == 1:  # the common case at the bottom of a batch
+            key_hash, value_hash = changes[0]
+            if slot is None or slot.key_hash == key_hash:
+                return None if value_hash is None else Leaf(key_hash + value_hash)
+            if value_hash is None:
+                return slot
+        leaves = [(k, v) for k, v in changes if v is not None]
+        if type(slot) is Leaf:
+            kept = slot.key_hash
+            if all(k != kept for k, _ in changes):
+                leaves.append((kept, slot.value_hash))
+            leaves.sort()
+        if not leaves:
+            return None
+        if len(leaves) == 1:
+            return Leaf.of(*leaves[0])
+        page = Page.empty()
+        return self._finish(page, self.apply(page, depth, path, leaves), path)
+
+    def _finish(self, page: Page, dirty: int, path: bytes) -> Slot:
+        if page.occupied == 0:
+            return None
+        lone = page.lone_leaf()
+        if lone is not None:
+            return lone  # a page under one key collapses into its leaf
+        page.rehash(self._hasher, dirty)
+        top = self.write_page(page, path)
+        return Child(self._version, top, self._prefix + top)
+
+    def write_page(self, page: Page, path: bytes) -> bytes:
+        """Record ``page`` (complete: it is frozen here) as written at ``path``."""
+        self._pages.append((self._prefix + path, page.encode()))
+        self._decoded.append(page)
+        page.freeze()
+        return page.top(self._hasher)
