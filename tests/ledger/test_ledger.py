@@ -18,6 +18,7 @@ from chaincity.ledger import (
     list_chains,
     open_store,
 )
+from chaincity.ledger.ledger import pending_key
 from chaincity.state import namespaced_key, verify_state_proof
 from chaincity.types.block import Block, block_hash
 from tests.ledger.ledger_workload import CHAIN, SUITE, commit_next, next_commit
@@ -178,3 +179,25 @@ def test_consensus_data_and_pending_blocks_are_written_together(tmp_path: Path) 
         ledger.put_consensus_data(b"x" * (2 * 1024 * 1024), [(b"h4", b"block-4")])
     assert ledger.pending_items() == [(b"h2", b"block-2")]
     store.close()
+
+
+def test_committing_a_height_drops_the_uncommitted_blocks_at_or_below_it(ledger: Ledger) -> None:
+    hash_a, hash_b = b"\xaa" * SUITE.hash_size, b"\x01" * SUITE.hash_size
+    pending = [
+        (pending_key(0, hash_a), b"rival-0"),
+        (pending_key(1, hash_b), b"block-1"),
+        (pending_key(2, hash_a), b"block-2"),
+        (b"h-old", b"old-shape"),  # another shape: left for the start-up cleanup
+    ]
+    ledger.put_consensus_data(None, pending)
+    commit_next(ledger)  # height 0
+    assert [k for k, _ in ledger.pending_items()] == [
+        pending_key(1, hash_b),
+        pending_key(2, hash_a),
+        b"h-old",
+    ]
+    commit_next(ledger)  # height 1
+    commit_next(ledger)  # height 2
+    assert ledger.pending_items() == [(b"h-old", b"old-shape")]
+    commit_next(ledger)  # nothing left to drop: nothing else changes
+    assert ledger.pending_items() == [(b"h-old", b"old-shape")]

@@ -29,7 +29,7 @@ from typing import TypeVar
 from chaincity.codec import CodecError, decode, encode
 from chaincity.crypto import CryptoSuite, get_suite
 from chaincity.state import AuthenticatedState, KVStore, LmdbConfig, LmdbStore, StateUpdate
-from chaincity.state.kv import ReadTxn
+from chaincity.state.kv import ReadTxn, WriteTxn
 from chaincity.state.store import WINDOW_DEFAULT
 from chaincity.state.tree import StateCorruption, page_hash
 from chaincity.types.block import Block, BlockHeader, Receipt, block_hash
@@ -74,6 +74,12 @@ def list_chains(store: KVStore) -> dict[str, str]:
 
 def _height_key(height: int) -> bytes:
     return _U64.pack(height)
+
+
+def pending_key(height: int, block_hash: bytes) -> bytes:
+    """The key of an uncommitted block: by height first, so committing a height finds
+    the ones it makes useless at the start of the table."""
+    return _U64.pack(height) + block_hash
 
 
 class Ledger:
@@ -237,9 +243,22 @@ class Ledger:
             self.state.write_update(txn, state_update)
             txn.put(self._t["meta"], b"height", key)
             txn.put(self._t["meta"], b"tip", hash_)
+            self._drop_pending_through(txn, header.height)
         self.state.after_commit(state_update)
         self._height, self._tip = header.height, hash_
         return hash_
+
+    def _drop_pending_through(self, txn: WriteTxn, height: int) -> None:
+        """Uncommitted blocks at or below a committed height are of no use any more: the
+        one committed is stored as a block, the others lost their race. Their keys start
+        with the height, so they are the first ones in the table."""
+        last, key_size = _height_key(height), 8 + self._suite.hash_size
+        done: list[bytes] = []
+        for key, _raw in txn.scan(self._t["pending"]):
+            if len(done) >= PENDING_MAX or len(key) != key_size or key[:8] > last:
+                break  # keys of any other shape are sorted out at the next start
+            done.append(key)
+        txn.delete_many(self._t["pending"], done)
 
     def _check_extends(self, header: BlockHeader) -> None:
         if header.chain_id != self.chain_id:
@@ -285,8 +304,9 @@ class Ledger:
     def put_consensus_data(
         self, safety: bytes | None, pending: Sequence[tuple[bytes, bytes]] = ()
     ) -> None:
-        """Durably store consensus safety data and uncommitted blocks (by hash) in one
-        write transaction; returns only once they are on disk."""
+        """Durably store consensus safety data and uncommitted blocks (keyed by
+        ``pending_key``) in one write transaction; returns only once they are on disk.
+        Committing a block deletes those at or below its height."""
         if safety is not None and len(safety) > SAFETY_SIZE_MAX:
             raise LedgerError(f"safety data exceeds {SAFETY_SIZE_MAX} bytes")
         if len(pending) > PENDING_MAX or any(len(raw) > PENDING_SIZE_MAX for _, raw in pending):

@@ -11,7 +11,7 @@ from chaincity.codec import decode, encode
 from chaincity.crypto import CryptoSuite
 from chaincity.execution.executor import StateView, receipts_root
 from chaincity.genesis.model import Genesis
-from chaincity.ledger.ledger import Ledger, open_store
+from chaincity.ledger.ledger import Ledger, open_store, pending_key
 from chaincity.state import LmdbStore, Overlay, StateVersionError, encode_proof, namespaced_key
 from chaincity.types.block import Block, BlockHeader, Receipt, block_hash
 from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
@@ -77,7 +77,10 @@ class LedgerStore:
     def save_consensus(self, safety: SafetyData | None, blocks: list[Proposal]) -> None:
         """Durably keep safety data and uncommitted proposals in one write (one
         fsync), before any vote they protect leaves."""
-        pending = [(block_hash(self._suite, p.block.header), encode(p)) for p in blocks]
+        pending = [
+            (pending_key(p.block.header.height, block_hash(self._suite, p.block.header)), encode(p))
+            for p in blocks
+        ]
         self.ledger.put_consensus_data(None if safety is None else encode(safety), pending)
 
     def save_safety(self, safety: SafetyData) -> None:
