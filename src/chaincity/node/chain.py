@@ -159,6 +159,7 @@ class ChainRuntime:
         self.halted: str | None = None
         self._held: RequestPayload | None = None
         self._idle_timer: TimerHandle | None = None
+        self._release_due = False  # the held request is released on the loop's next turn
         self._tick_timer: TimerHandle | None = None
         self._last_tx_height = 0
         self._stopped = False
@@ -213,6 +214,7 @@ class ChainRuntime:
                 timer.cancel()
         self._timer = self._idle_timer = self._tick_timer = None
         self._held = None
+        self._release_due = False
 
     def _core_config(self) -> CoreConfig:
         return CoreConfig(
@@ -249,6 +251,7 @@ class ChainRuntime:
                 timer.cancel()
         self._timer = self._idle_timer = None
         self._held = None
+        self._release_due = False
         self.start()
 
     # ------------------------------------------------------------ events in
@@ -352,6 +355,7 @@ class ChainRuntime:
         if self.mempool.ready_count or self._needs_progress():
             return [self._payload(action)]
         self._held = action
+        self._release_due = False
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         delay_s = min(IDLE_PROPOSAL_MS, self._params.round_timeout_ms // 2) / 1000
@@ -362,8 +366,20 @@ class ChainRuntime:
         if self._held is not None:
             self._feed(self._take_held())
 
+    def _release_held_soon(self) -> None:
+        """Propose on the loop's next turn, not in the middle of admitting: requests
+        admitted in the meantime join the same block, so a backlog makes big blocks
+        (each block has costs of its own: consensus, hashing, a durable write)."""
+        if self._held is None or self._release_due:
+            return
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._release_due = True
+        self._idle_timer = self.deps.schedule(0, self._release_held)
+
     def _take_held(self) -> Event:
         held, self._held = self._held, None
+        self._release_due = False
         assert held is not None
         if self._idle_timer is not None:
             self._idle_timer.cancel()
@@ -501,7 +517,7 @@ class ChainRuntime:
             candidates, signature_ok, self.store.tip_height(), now, gossip=False
         )
         if self._held is not None and self.mempool.ready_count:
-            self._release_held()
+            self._release_held_soon()
 
     def _check_signatures(self, candidates: Candidates, then: Callable[[list[bool]], None]) -> None:
         """``then(results)`` now, after checking inline, or later from the checker,
@@ -600,7 +616,7 @@ class ChainRuntime:
             out.append(SubmitOutcome(tid))
         self.flush_gossip()
         if self._held is not None and self.mempool.ready_count:
-            self._release_held()
+            self._release_held_soon()
         return out
 
     def tip_height(self) -> int:
