@@ -201,3 +201,22 @@ def test_a_signature_result_of_false_is_never_admitted() -> None:
     (out,) = mp.admit_checked(candidates, [False], HEIGHT, NOW_MS)
     assert isinstance(out, AdmitError) and out.reject is Reject.BAD_SIGNATURE
     assert len(mp) == 0 and mp.drain_gossip(10) == []
+
+
+def test_signatures_beyond_the_room_are_not_checked_under_overload() -> None:
+    mp = pool(count_max=2)
+    candidates = mp.precheck(GOOD, HEIGHT)
+    assert len(candidates.jobs) == 2  # only the two that can fit
+    assert [c.job for c in candidates.items if isinstance(c, Candidate)] == [0, 1, -1, -1]
+    got = [o[0].split(":")[0] for o in split(pool(count_max=2), GOOD, NOW_MS)]
+    assert got == ["accepted", "accepted", "full", "full"]
+
+
+def test_a_deferred_signature_is_checked_when_room_is_left_after_all() -> None:
+    # The first candidate takes the room but fails its signature: the next one, whose
+    # check was deferred, is admitted as it would be one by one, after its own check.
+    raws = [forged(GOOD[0]), GOOD[1], forged(GOOD[2])]
+    got = [o[0].split(":")[0] for o in split(pool(count_max=1), raws, NOW_MS)]
+    assert got == ["bad_signature", "accepted", "full"]
+    got = [o[0].split(":")[0] for o in split(pool(count_max=2), raws, NOW_MS)]
+    assert got == ["bad_signature", "accepted", "bad_signature"]

@@ -98,12 +98,21 @@ class _Entry(msgspec.Struct, gc=False):
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A transaction that passed ``precheck``; its signature is ``jobs[job]``."""
+    """A transaction that passed ``precheck``; its signature is ``jobs[job]``, or, with
+    ``job`` = OVERFLOW, ``deferred``: checked only if it still finds room."""
 
     raw: bytes
     tid: bytes
     tx: Transaction
     job: int
+    deferred: SignatureJob | None = None
+
+
+# The batch's earlier candidates already take the pool's room (or the sender's): its
+# signature is checked at admission only if some of them were refused after all, which
+# keeps the outcome that of admitting one by one without checking, under overload,
+# signatures that would be refused as full anyway.
+OVERFLOW = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,33 @@ class Candidates:
 
 
 EXPIRIES_SLACK = 1_024
+
+
+class _Room:
+    """What is left of the pool's limits while a batch is prechecked, as if each
+    candidate so far were admitted."""
+
+    __slots__ = ("bytes_left", "count_left", "per_sender", "per_sender_max", "pool")
+
+    def __init__(self, pool: Mempool) -> None:
+        params = pool._params
+        self.pool = pool
+        self.count_left = params.count_max - len(pool)
+        self.bytes_left = params.bytes_max - pool._bytes
+        self.per_sender: dict[bytes, int] = {}
+        self.per_sender_max = params.per_sender_max
+
+    def take(self, size: int, sender: bytes) -> bool:
+        pending = self.per_sender.get(sender)
+        if pending is None:
+            pending = self.pool._per_sender.get(sender, 0)
+        if self.count_left <= 0 or size > self.bytes_left or pending >= self.per_sender_max:
+            return False
+        self.count_left -= 1
+        self.bytes_left -= size
+        self.per_sender[sender] = pending + 1
+        return True
+
 
 CommittedAmong = Callable[[Collection[bytes]], Container[bytes]]
 
@@ -215,6 +251,7 @@ class Mempool:
         items: list[Candidate | AdmitError] = []
         jobs: list[SignatureJob] = []
         job_of_raw: dict[bytes, int] = {}  # an identical copy shares the check
+        room = _Room(self)
         for raw, d in zip(raws, decoded, strict=True):
             try:
                 if isinstance(d, AdmitError):
@@ -224,12 +261,16 @@ class Mempool:
             except AdmitError as exc:
                 items.append(exc)
                 continue
+            # = verify_tx_signature(suite, tx), without encoding the body again.
+            sender = tx.body.sender.body.public_key
+            signature_job = (sender, tagged(Tag.TX, body_raw), tx.signature)
             job = job_of_raw.get(raw)
+            if job is None and not room.take(len(raw), sender):
+                items.append(Candidate(raw, tid, tx, OVERFLOW, signature_job))
+                continue
             if job is None:
                 job = job_of_raw[raw] = len(jobs)
-                # = verify_tx_signature(suite, tx), without encoding the body again.
-                key = tx.body.sender.body.public_key
-                jobs.append((key, tagged(Tag.TX, body_raw), tx.signature))
+                jobs.append(signature_job)
             items.append(Candidate(raw, tid, tx, job))
         return Candidates(height, items, jobs)
 
@@ -255,9 +296,8 @@ class Mempool:
                     raise item
                 if height != candidates.height:
                     self._check_not_expired(item.tid, item.tx, height)
-                entry = self._check_rest(
-                    item, signature_ok[item.job], item.tid in committed, now_ms
-                )
+                ok = signature_ok[item.job] if item.job != OVERFLOW else None
+                entry = self._check_rest(item, ok, item.tid in committed, now_ms)
                 out.append(self._accept(item.raw, item.tid, entry, gossip))
             except AdmitError as exc:
                 self.stats[exc.reject.value] += 1
@@ -325,12 +365,15 @@ class Mempool:
             raise AdmitError(Reject.SENDER_LIMIT, "too many pending transactions from sender", tid)
 
     def _check_rest(
-        self, item: Candidate, signature_ok: bool, committed: bool, now_ms: int
+        self, item: Candidate, signature_ok: bool | None, committed: bool, now_ms: int
     ) -> _Entry:
         """Duplicates and limits again (the pool may have changed since ``precheck``),
-        then the signature and the sender."""
+        then the signature (checked here if it was deferred) and the sender."""
         tid, tx = item.tid, item.tx
         self._check_admissible(item.raw, tid, tx, committed)
+        if signature_ok is None:
+            assert item.deferred is not None, "a candidate without a signature job"
+            (signature_ok,) = verify_jobs(self._suite, [item.deferred])
         if not signature_ok:
             raise AdmitError(Reject.BAD_SIGNATURE, "signature does not verify", tid)
         try:
