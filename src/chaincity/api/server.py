@@ -27,6 +27,7 @@ BODY_SIZE_MAX = 16 * 1024 * 1024
 BATCH_TXS_MAX = 5_000
 RETRY_AFTER_S = 1
 MSGPACK_TYPE = "application/msgpack"
+JSON_TYPE = "application/json"
 BLOCK_WAIT_MS_MAX = 30_000  # ?wait_ms= on a height not committed yet
 BLOCK_WAITERS_MAX = 256  # requests waiting for a block at once, all chains together
 BLOCK_WAIT_POLL_S = 0.005
@@ -77,9 +78,21 @@ class BadRequest(Exception):
         self.status = status
 
 
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer, encoded by msgspec: several times faster than the standard
+    library's encoder on the big ones (a block lists thousands of ids)."""
+    return web.Response(
+        body=msgspec.json.encode(data),
+        status=status,
+        headers=headers,
+        content_type=JSON_TYPE,
+        charset="utf-8",
+    )
+
+
 def _error(status: int, reason: str, **extra: Any) -> web.Response:
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
-    return web.json_response({"error": reason, **extra}, status=status, headers=headers)
+    return _json({"error": reason, **extra}, status=status, headers=headers)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -134,17 +147,17 @@ class Api:
             (out,) = outcomes
             if out.error is not None:
                 return _reject_response(out.error)
-            return web.json_response({"id": out.tx_id.hex()}, status=202)
+            return _json({"id": out.tx_id.hex()}, status=202)
         results = [_outcome_json(o) for o in outcomes]
         if outcomes and all(o.error and o.error.reject is Reject.FULL for o in outcomes):
             return _error(503, "mempool is full; retry later", results=results)
         accepted = sum(1 for o in outcomes if o.error is None)
-        return web.json_response({"accepted": accepted, "results": results}, status=202)
+        return _json({"accepted": accepted, "results": results}, status=202)
 
     async def get_tx(self, request: web.Request) -> web.Response:
         chain = self._chain(request)
         tid = _parse_hex_id(request.match_info["tx_id"])
-        return web.json_response(chain.tx_status(tid))
+        return _json(chain.tx_status(tid))
 
     async def get_block(self, request: web.Request) -> web.Response:
         chain = self._chain(request)
@@ -160,7 +173,7 @@ class Api:
             block = await self._wait_for_block(chain, height, wait_ms)
         if block is None:
             raise BadRequest(f"no block at height {text}", 404)
-        return web.json_response(block)
+        return _json(block)
 
     async def _wait_for_block(
         self, chain: ChainService, height: int, wait_ms: int
@@ -192,10 +205,10 @@ class Api:
         proof = request.query.get("proof", "false").lower()
         if proof not in ("true", "false", "1", "0"):
             raise BadRequest("proof must be true or false")
-        return web.json_response(chain.state(contract, key, proof in ("true", "1")))
+        return _json(chain.state(contract, key, proof in ("true", "1")))
 
     async def get_status(self, request: web.Request) -> web.Response:
-        return web.json_response(self._node.status())
+        return _json(self._node.status())
 
     async def get_metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=self._node.metrics_text(), content_type="text/plain")
