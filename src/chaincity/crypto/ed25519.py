@@ -39,6 +39,7 @@ class Ed25519Sha256(CryptoSuite):
     def __init__(self) -> None:
         # libsodium wants the 64-byte expanded secret key; derive it once per seed.
         self._secret_cache: dict[bytes, bytes] = {}
+        self.hash_constructor = hashlib.sha256
 
     def hash(self, data: bytes) -> bytes:
         return hashlib.sha256(data).digest()

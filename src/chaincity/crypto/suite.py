@@ -8,10 +8,18 @@ canonical encoding of a signed object never depends on an ASN.1 library.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Protocol
 
 
 class CryptoError(Exception):
     """A key, signature or key file is malformed (the input's fault, not ours)."""
+
+
+class HashState(Protocol):
+    """What a hash constructor returns (a hashlib object, for instance)."""
+
+    def digest(self) -> bytes: ...
 
 
 class CryptoSuite(ABC):
@@ -22,6 +30,11 @@ class CryptoSuite(ABC):
     private_key_size: int
     public_key_size: int
     signature_size: int
+    # Optional: a constructor implemented in C whose ``ctor(data).digest()`` is
+    # ``hash(data)`` (e.g. hashlib.sha256). Native loops that hash millions of
+    # times call it without a Python frame; None means they call ``hash``. Set
+    # it on the instance: a Python function set on the class would bind as a method.
+    hash_constructor: Callable[[bytes], HashState] | None = None
 
     @abstractmethod
     def hash(self, data: bytes) -> bytes:

@@ -31,6 +31,7 @@ class LedgerStore:
         self._headers: OrderedDict[int, BlockHeader] = OrderedDict()
 
     def close(self) -> None:
+        self.ledger.state.close()  # its read snapshot first, then the store under it
         self._kv.close()
 
     def tip_height(self) -> int:

@@ -8,8 +8,10 @@
  * of the pages they replace (parents before children). Page format and hashing
  * rules are those of page.py and tree.py; the results are byte for byte equal.
  *
- * Hashing goes through the suite's Python callable: the suite alone decides
- * the hash (SHA-256 or SM3), and no hash is implemented here.
+ * Hashing goes through the suite: the suite alone decides the hash (SHA-256 or
+ * SM3), and no hash is implemented here. Where the suite offers a constructor
+ * implemented in C (hashlib.sha256), hashes are ctor(data).digest() through the
+ * C API, with no Python frame in between; otherwise the suite's callable.
  *
  * Rules of this file:
  * - every byte that comes from outside (a fetched page, a change, a hash) is
@@ -56,6 +58,8 @@ typedef struct {
 typedef struct {
     PyObject *fetch;
     PyObject *hash_fn;
+    PyObject *hash_ctor;   /* NULL: call hash_fn */
+    PyObject *digest_name; /* "digest", with hash_ctor */
     PyObject *corruption; /* chaincity.state.tree.StateCorruption */
     PyObject *pages;      /* list of (node key, encoded page) */
     PyObject *stale;      /* list of node keys */
@@ -106,8 +110,17 @@ static int call_hash(Writer *w, const unsigned char *prefix, Py_ssize_t prefix_l
     memcpy(buffer, prefix, (size_t)prefix_len);
     memcpy(buffer + prefix_len, a, (size_t)hs);
     memcpy(buffer + prefix_len + hs, b, (size_t)hs);
-    PyObject *digest = PyObject_CallOneArg(w->hash_fn, message);
-    Py_DECREF(message);
+    PyObject *digest;
+    if (w->hash_ctor != NULL) {
+        PyObject *state = PyObject_CallOneArg(w->hash_ctor, message);
+        Py_DECREF(message);
+        if (state == NULL) return -1;
+        digest = PyObject_CallMethodNoArgs(state, w->digest_name);
+        Py_DECREF(state);
+    } else {
+        digest = PyObject_CallOneArg(w->hash_fn, message);
+        Py_DECREF(message);
+    }
     if (digest == NULL) return -1;
     if (!PyBytes_Check(digest) || PyBytes_GET_SIZE(digest) != hs) {
         Py_DECREF(digest);
@@ -475,7 +488,8 @@ static int update_root(Writer *w, PyObject *root_version, const Change *changes,
     return write_page(w, 0, root);
 }
 
-static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, Py_buffer *leaf_prefix,
+static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, PyObject *hash_ctor,
+                       Py_buffer *leaf_prefix,
                        Py_buffer *node_prefix, Py_ssize_t hash_size,
                        unsigned long long version) {
     memset(w, 0, sizeof(*w)); /* clear_writer runs whatever happens below */
@@ -487,8 +501,17 @@ static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, Py_buffer 
         PyErr_SetString(PyExc_TypeError, "fetch and hash_fn must be callable");
         return -1;
     }
+    if (hash_ctor != Py_None && !PyCallable_Check(hash_ctor)) {
+        PyErr_SetString(PyExc_TypeError, "hash_ctor must be callable or None");
+        return -1;
+    }
     w->fetch = fetch;
     w->hash_fn = hash_fn;
+    if (hash_ctor != Py_None) {
+        w->digest_name = PyUnicode_InternFromString("digest");
+        if (w->digest_name == NULL) return -1;
+        w->hash_ctor = hash_ctor;
+    }
     w->leaf_prefix = leaf_prefix->buf;
     w->leaf_prefix_len = leaf_prefix->len;
     w->node_prefix = node_prefix->buf;
@@ -515,25 +538,27 @@ static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, Py_buffer 
 static void clear_writer(Writer *w) {
     PyMem_Free(w->stack);
     Py_XDECREF(w->corruption);
+    Py_XDECREF(w->digest_name);
     Py_XDECREF(w->pages);
     Py_XDECREF(w->stale);
 }
 
 PyDoc_STRVAR(apply_doc,
              "apply(changes, root_version, version, fetch, hash_fn, leaf_prefix, node_prefix,"
-             " hash_size)\n--\n\n"
+             " hash_size, hash_ctor=None)\n--\n\n"
              "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
              "was written at root_version (None: an empty tree) as version `version`.\n"
-             "fetch(node_key) returns an encoded page; hash_fn is the suite's hash.\n"
+             "fetch(node_key) returns an encoded page; hash_fn is the suite's hash;\n"
+             "hash_ctor, if given, a constructor whose ctor(data).digest() is hash_fn(data).\n"
              "Returns (root hash, [(node key, encoded page)], [replaced node key]).");
 
 static PyObject *apply(PyObject *module, PyObject *args) {
-    PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn;
+    PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn, *hash_ctor = Py_None;
     Py_buffer leaf_prefix, node_prefix;
     Py_ssize_t hash_size;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OOOOOy*y*n:apply", &changes_in, &root_version, &version_in, &fetch,
-                          &hash_fn, &leaf_prefix, &node_prefix, &hash_size))
+    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|O:apply", &changes_in, &root_version, &version_in,
+                          &fetch, &hash_fn, &leaf_prefix, &node_prefix, &hash_size, &hash_ctor))
         return NULL;
     Writer w;
     PyObject *result = NULL, *items = NULL;
@@ -545,7 +570,8 @@ static PyObject *apply(PyObject *module, PyObject *args) {
         PyBuffer_Release(&node_prefix);
         return NULL;
     }
-    if (init_writer(&w, fetch, hash_fn, &leaf_prefix, &node_prefix, hash_size, version) < 0)
+    if (init_writer(&w, fetch, hash_fn, hash_ctor, &leaf_prefix, &node_prefix, hash_size,
+                    version) < 0)
         goto done;
     /* A private tuple: fetch or hash_fn may run any code, even change the caller's list. */
     items = PySequence_Tuple(changes_in);

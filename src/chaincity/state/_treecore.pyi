@@ -1,5 +1,7 @@
 from collections.abc import Callable, Sequence
 
+from chaincity.crypto.suite import HashState
+
 def apply(
     changes: Sequence[tuple[bytes, bytes | None]],
     root_version: int | None,
@@ -9,4 +11,5 @@ def apply(
     leaf_prefix: bytes,
     node_prefix: bytes,
     hash_size: int,
+    hash_ctor: Callable[[bytes], HashState] | None = None,
 ) -> tuple[bytes, list[tuple[bytes, bytes]], list[bytes]]: ...

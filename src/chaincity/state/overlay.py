@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 NAMESPACE_SIZE_MAX = 64
 JOURNAL_MAX = 2_000_000  # writes per overlay (a block's worth, with room)
+BASE_READS_MAX = 2_000_000  # base lookups remembered per overlay; later ones are not
 _MISSING = object()
 
 
@@ -48,6 +49,10 @@ class Overlay:
         self._base = base_version
         self._writes: dict[bytes, bytes | None] = {}
         self._journal: list[tuple[bytes, object]] = []
+        # What each key read from the base was found as (entry key, value): repeated
+        # reads, and preparing the update, then need no second lookup. The base never
+        # changes, so neither does an entry.
+        self._base_reads: dict[bytes, tuple[bytes | None, bytes | None]] = {}
         self._prepared: StateUpdate | None = None
 
     @property
@@ -62,7 +67,16 @@ class Overlay:
             return self._writes[key]
         if self._base is None:
             return None
-        return self._state.get(key, self._base)
+        found = self._base_reads.get(key)
+        if found is None:
+            found = self._state.lookup(key, self._base)
+            if len(self._base_reads) < BASE_READS_MAX:
+                self._base_reads[key] = found
+        return found[1]
+
+    def base_entries(self) -> dict[bytes, tuple[bytes | None, bytes | None]]:
+        """The base lookups remembered so far: key -> (entry key, value) at the base."""
+        return self._base_reads
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Write ``value`` at a full state key (None deletes); contracts use namespace()."""

@@ -21,9 +21,11 @@ Tables (``<prefix>`` is chain-scoped):
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from itertools import islice, pairwise
+from itertools import islice, pairwise, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -146,6 +148,38 @@ class AuthenticatedState:
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
             self._oldest = self._read_meta(txn, b"oldest")
+        # One read snapshot of the latest version serves every read until the next
+        # version commits: opening a transaction per key cost more than the lookup.
+        self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
+
+    # -- the read snapshot ----------------------------------------------------
+
+    def _reader(self) -> ReadTxn:
+        """A snapshot holding every retained version, opened on first use."""
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot[0] == self._latest:
+            return snapshot[2]
+        # A snapshot of an earlier version is closed, never read: after_commit
+        # closes it first, and this check holds whatever path moved the version.
+        self._release_snapshot()
+        stack = ExitStack()
+        txn = stack.enter_context(self._store.read())
+        self._snapshot = (self._latest, stack, txn)
+        return txn
+
+    def _release_snapshot(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            snapshot[1].close()
+
+    @property
+    def snapshot_open(self) -> bool:
+        """Whether a read snapshot is held (for tests and diagnostics)."""
+        return self._snapshot is not None
+
+    def close(self) -> None:
+        """Release the read snapshot; call before closing the store (reads reopen one)."""
+        self._release_snapshot()
 
     # -- versions -------------------------------------------------------------
 
@@ -165,8 +199,12 @@ class AuthenticatedState:
         """The root of ``version`` (default latest); roots of pruned versions stay readable."""
         if version is None and self._latest is None:
             return self._hasher.zero
-        with self._store.read() as txn:
-            return self._root_ref(txn, self._resolve(version, retained=False))[0]
+        at = self._resolve(version, retained=False)
+        try:
+            return self._root_ref(self._reader(), at)[0]
+        except BaseException:
+            self._release_snapshot()  # whatever failed, the next read starts afresh
+            raise
 
     def _resolve(self, version: int | None, *, retained: bool = True) -> int:
         if version is None:
@@ -195,9 +233,24 @@ class AuthenticatedState:
         check_key(key)
         if self._latest is None and version is None:
             return None
-        at = self._resolve(version)
-        with self._store.read() as txn:
-            return self._get(txn, key, at)[1]
+        return self.lookup(key, version)[1]
+
+    def lookup(self, key: bytes, version: int | None = None) -> tuple[bytes | None, bytes | None]:
+        """(stored entry key, value) of ``key`` at ``version``; an overlay hands the pair
+        back to :meth:`prepare_changes` so that it need not look the key up again."""
+        check_key(key)
+        latest = self._latest
+        if version is None or version == latest:  # nearly every read: the latest version
+            if latest is None:
+                return None, None
+            at = latest
+        else:
+            at = self._resolve(version)
+        try:
+            return self._get(self._reader(), key, at)
+        except BaseException:
+            self._release_snapshot()
+            raise
 
     def _get(self, txn: ReadTxn, key: bytes, version: int) -> tuple[bytes | None, bytes | None]:
         """(key of the newest entry at or before ``version``, its value)."""
@@ -219,10 +272,14 @@ class AuthenticatedState:
         check_key(key)
         at = self._resolve(version)
         key_hash = self._hasher.key(key)
-        with self._store.read() as txn:
+        try:
+            txn = self._reader()
             value = self._get(txn, key, at)[1]
             page_version = self._root_ref(txn, at)[1]
             proof, found = self._prove(txn, key_hash, page_version)
+        except BaseException:
+            self._release_snapshot()
+            raise
         if found != (value is not None):
             raise StateCorruption(f"tree and values disagree on key {key.hex()} at {at}")
         return value, proof
@@ -316,20 +373,30 @@ class AuthenticatedState:
         cached = view.prepared()
         if cached is not None:
             return cached
-        update = self.prepare_changes(view.base_version, view.changes())
+        update = self.prepare_changes(view.base_version, view.changes(), view.base_entries())
         view.set_prepared(update)
         return update
 
     def prepare_changes(
-        self, base: int | None, changes: Iterable[tuple[bytes, bytes | None]]
+        self,
+        base: int | None,
+        changes: Iterable[tuple[bytes, bytes | None]],
+        known: Mapping[bytes, tuple[bytes | None, bytes | None]] | None = None,
     ) -> StateUpdate:
-        """The next version from net ``changes`` (key -> value, None deletes) over ``base``."""
+        """The next version from net ``changes`` (key -> value, None deletes) over ``base``.
+
+        ``known``: what :meth:`lookup` returned for some keys at ``base`` (an overlay's
+        reads), so that they are not looked up again."""
         if base != self._latest:
             raise StateConflict(f"update built on version {base}, latest is {self._latest}")
         version = 0 if base is None else base + 1
-        with self._store.read() as txn:
-            update, tree_changes = self._collect(txn, base, version, changes)
+        try:
+            txn = self._reader()
+            update, tree_changes = self._collect(txn, base, version, changes, known or {})
             self._update_tree(txn, update, tree_changes)
+        except BaseException:
+            self._release_snapshot()
+            raise
         return update
 
     def _collect(
@@ -338,10 +405,12 @@ class AuthenticatedState:
         base: int | None,
         version: int,
         changes: Iterable[tuple[bytes, bytes | None]],
+        known: Mapping[bytes, tuple[bytes | None, bytes | None]],
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         tree_changes: list[tuple[bytes, bytes | None]] = []
-        hash_fn, get = self._hasher.hash_fn, self._get
+        hash_fn, get, recalled = self._hasher.hash_fn, self._get, known.get
+        ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
         new_values, stale_values = update.values, update.stale.values
         suffix = _U64.pack(U64_MAX - version)
         for count, (key, value) in enumerate(changes):
@@ -350,7 +419,11 @@ class AuthenticatedState:
             check_key(key)
             if value is not None:
                 check_value(value)
-            old_entry, old_value = (None, None) if base is None else get(txn, key, base)
+            if base is None:
+                old_entry, old_value = None, None
+            else:
+                found = recalled(key)
+                old_entry, old_value = get(txn, key, base) if found is None else found
             if old_value == value:
                 continue
             if old_entry is not None:
@@ -359,10 +432,14 @@ class AuthenticatedState:
             if value is None:
                 new_values.append((entry, _TOMBSTONE))
                 stale_values.append(entry)  # a tombstone is dropped with what it hides
-                tree_changes.append((hash_fn(key), None))
+                key_hash = hash_fn(key) if ctor is None else ctor(key).digest()
+                tree_changes.append((key_hash, None))
             else:
                 new_values.append((entry, _PRESENT + value))
-                tree_changes.append((hash_fn(key), hash_fn(value)))
+                if ctor is None:
+                    tree_changes.append((hash_fn(key), hash_fn(value)))
+                else:
+                    tree_changes.append((ctor(key).digest(), ctor(value).digest()))
         tree_changes.sort(key=itemgetter(0))
         for first, second in pairwise(tree_changes):
             if first[0] == second[0]:
@@ -419,6 +496,7 @@ class AuthenticatedState:
             hasher.leaf_prefix,
             hasher.node_prefix,
             hasher.size,
+            hasher.hash_ctor,
         )
         update.root, update.pages = root, pages
         update.stale.nodes.extend(stale)
@@ -466,13 +544,14 @@ class AuthenticatedState:
 
     def after_commit(self, update: StateUpdate) -> None:
         """Record that ``update``'s transaction committed."""
+        self._release_snapshot()  # it shows the version before: never read it again
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps
         # the cache to about the latest tree, which is what updates read.
-        for node_key in update.stale.nodes:
-            cache.pop(node_key, None)
+        # A C loop: about 3 pages a key go, each a Python iteration otherwise.
+        deque(map(cache.pop, update.stale.nodes, repeat(None)), maxlen=0)
         first = max(0, len(update.pages) - self._cache_max)  # the root is written last
         self._make_room(len(update.pages) - first)
         if update.decoded_pages:

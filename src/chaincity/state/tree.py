@@ -30,12 +30,14 @@ from msgspec import Meta
 
 from chaincity.codec import CodecError, Tag, decode
 from chaincity.crypto import CryptoSuite
+from chaincity.crypto.suite import HashState
 from chaincity.types.primitives import HashBytes
 
 KEY_BITS_MAX = 256
 PAGE_SLOTS = 16
 PAGE_DEPTH_MAX = KEY_BITS_MAX // 4
 PROOF_SIZE_MAX = 16 * 1024
+_CTOR_PROBE = b"chaincity state hash probe"
 
 
 class StateCorruption(Exception):
@@ -85,10 +87,16 @@ Slot = Leaf | Child | None
 class Hasher:
     """The suite's tagged hashes for leaves and nodes, with the tag prefixes built once."""
 
-    __slots__ = ("hash_fn", "leaf_prefix", "node_prefix", "size", "zero")
+    __slots__ = ("hash_ctor", "hash_fn", "leaf_prefix", "node_prefix", "size", "zero")
 
     def __init__(self, suite: CryptoSuite) -> None:
         self.hash_fn: Callable[[bytes], bytes] = suite.hash
+        ctor = suite.hash_constructor
+        # A constructor that disagrees with the suite's hash would fork the roots:
+        # checked once here, and ignored if it does.
+        if ctor is not None and ctor(_CTOR_PROBE).digest() != suite.hash(_CTOR_PROBE):
+            ctor = None
+        self.hash_ctor: Callable[[bytes], HashState] | None = ctor
         self.leaf_prefix = bytes((len(Tag.STATE_LEAF),)) + Tag.STATE_LEAF
         self.node_prefix = bytes((len(Tag.STATE_NODE),)) + Tag.STATE_NODE
         self.size = suite.hash_size

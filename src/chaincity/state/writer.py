@@ -5,7 +5,8 @@ tree and give the same result byte for byte: the new root, the new pages in
 the order written (children before their parent, the root last) and the node
 keys of the pages they replace (parents first). :class:`TreeWriter` is the
 reference; ``chaincity.state._treecore.apply`` (``_treecore.c``) does the same
-work in C, hashing through the suite's callable.
+work in C, hashing through the suite's callable or, where the suite has one,
+its C hash constructor.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 
+from chaincity.crypto.suite import HashState
 from chaincity.state.page import Page
 from chaincity.state.tree import PAGE_DEPTH_MAX, Child, Hasher, Leaf, Slot, StateCorruption
 
@@ -30,6 +32,7 @@ NativeApply = Callable[
         bytes,
         bytes,
         int,
+        Callable[[bytes], HashState] | None,
     ],
     tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
 ]
