@@ -23,8 +23,13 @@ from chaincity.state.store import StateUpdate
 from chaincity.state.tree import Child, Hasher, Leaf, StateCorruption
 from chaincity.state.writer import NATIVE_APPLY
 
-if NATIVE_APPLY is None:  # pragma: no cover - a build without a compiler
-    pytest.fail("chaincity.state._treecore is not built (pip install -e . builds it)")
+if NATIVE_APPLY is None:  # pragma: no cover - a build without the routine
+    if any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
+        # A compiler is there, so the install should have built it: that is a failure.
+        pytest.fail("chaincity.state._treecore is not built (pip install -e . builds it)")
+    # An install without a compiler runs the Python writer, which the other state
+    # tests cover; there is no native routine here to compare it with.
+    pytest.skip("no C compiler on this machine: the native routine is not built")
 
 from chaincity.state import _treecore
 
