@@ -20,6 +20,7 @@ from chaincity.ledger import (
 )
 from chaincity.ledger.ledger import pending_key
 from chaincity.state import namespaced_key, verify_state_proof
+from chaincity.state.tree import Child
 from chaincity.types.block import Block, block_hash
 from tests.ledger.ledger_workload import CHAIN, SUITE, commit_next, next_commit
 
@@ -201,3 +202,38 @@ def test_committing_a_height_drops_the_uncommitted_blocks_at_or_below_it(ledger:
     assert ledger.pending_items() == [(b"h-old", b"old-shape")]
     commit_next(ledger)  # nothing left to drop: nothing else changes
     assert ledger.pending_items() == [(b"h-old", b"old-shape")]
+
+
+def _child_page_key(ledger: Ledger) -> bytes:
+    """The node key of a page under the latest root page."""
+    with ledger.store.read() as txn:
+        _root, root_version = ledger.state.root_ref(txn, ledger.state.latest_version or 0)
+        page = ledger.state.load_page(txn, root_version, b"")
+    for index, slot in enumerate(page.slots):
+        if isinstance(slot, Child):
+            return struct.pack(">Q", slot.version) + bytes((index,))
+    raise AssertionError("the latest tree is a single page")
+
+
+@pytest.mark.parametrize("fault", ["missing", "tampered"])
+def test_check_walks_the_stored_tree_of_a_pruned_state(data_dir: Path, fault: str) -> None:
+    """Many versions past lag + window (whole versions deleted), then one page broken."""
+    store = open_store(str(data_dir), durable=False)
+    ledger = Ledger.open(store, SUITE, CHAIN, window=4, prune_lag=2)
+    for _ in range(40):
+        commit_next(ledger)
+    report = check_ledger(ledger)
+    assert report.ok, report.errors
+    assert report.state_pages > 1
+    node_key = _child_page_key(ledger)
+    table = ledger.state.tables["nodes"]
+    with store.write() as txn:
+        if fault == "missing":
+            txn.delete(table, node_key)
+        else:
+            raw = txn.get(table, node_key)
+            assert raw is not None
+            txn.put(table, node_key, raw[:12] + bytes([raw[12] ^ 1]) + raw[13:])
+    report = check_ledger(Ledger(store, SUITE, CHAIN))
+    assert any("state tree at height 39" in e for e in report.errors), report.errors
+    store.close()

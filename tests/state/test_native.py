@@ -1,4 +1,8 @@
-"""The C tree routine against the Python writer: same roots, pages, stale lists and errors."""
+"""The C tree routine against the Python writer: same roots, pages, stale lists and errors.
+
+The pairs run with a lag of 2 versions, so that most updates also refresh (copy
+forward) the pages of an older version and commits delete whole versions.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,9 @@ class Pair:
         self.dirs = [tempfile.mkdtemp(prefix="chaincity-native-") for _ in range(2)]
         self.stores = [LmdbStore(LmdbConfig(d, durable=False)) for d in self.dirs]
         self.states = [
-            AuthenticatedState(store, suite, window=3, page_cache_max=cache_pages, native=native)
+            AuthenticatedState(
+                store, suite, window=3, page_cache_max=cache_pages, native=native, prune_lag=2
+            )
             for store, native in zip(self.stores, (True, False), strict=True)
         ]
 
@@ -97,7 +103,7 @@ def _same_error(native: Exception, python: Exception) -> None:
 @given(
     suite=st.sampled_from(SUITES),
     cache_pages=st.sampled_from([1, 8, 1000]),
-    batches=st.lists(BATCH, min_size=1, max_size=5),
+    batches=st.lists(BATCH, min_size=1, max_size=9),
 )
 def test_both_writers_give_the_same_versions(
     suite: CryptoSuite, cache_pages: int, batches: list[dict[bytes, bytes | None]]
@@ -312,10 +318,62 @@ def test_malformed_changes_are_refused() -> None:
         _treecore.apply(CHANGE, None, 1, fetch, SHA.hash, b"", b"", 65)
 
 
+def _refresh(refreshes: list[bytes], refresh_version: int | None = 0) -> list[tuple[bytes, bytes]]:
+    """Refresh version 0 of a tree whose root page (version 0) has a child at slot 12."""
+    fetch = {bytes(8): _root_page(), bytes(8) + b"\x0c": _child_page()}.__getitem__
+    return _treecore.apply(  # type: ignore[no-any-return]
+        [],
+        0,
+        1,
+        fetch,
+        SHA.hash,
+        H.leaf_prefix,
+        H.node_prefix,
+        32,
+        None,
+        refresh_version,
+        refreshes,
+    )[1]
+
+
+def _child_page() -> bytes:
+    page = Page.empty()
+    for index in (1, 7):
+        page.set_slot(index, Leaf.of(bytes([0xC0 + index]) + bytes(31), b"\x04" * 32))
+    page.rehash(H, 0xFFFF)
+    return page.encode()
+
+
+def test_malformed_refreshes_are_refused() -> None:
+    for bad in ([b"\x10"], [b"\x0c" * 64], ["x"], [3]):
+        with pytest.raises(TypeError, match="nibbles"):
+            _refresh(bad)  # type: ignore[arg-type]
+    for unsorted in ([b"\x0c", b""], [b"\x0c", b"\x0c"], [b"\x0c\x01", b"\x0c"]):
+        with pytest.raises(ValueError, match="sorted"):
+            _refresh(unsorted)
+    with pytest.raises(ValueError, match="without refresh_version"):
+        _refresh([b""], None)
+    with pytest.raises(OverflowError):
+        _refresh([b""], -1)
+
+
+def test_a_refresh_copies_what_the_tree_reaches_and_nothing_else() -> None:
+    # The root (version 0) is reached, so it is copied; its child at slot 12 names
+    # version 0, so it is copied too, and the copied root names the copy.
+    pages = _refresh([b"", b"\x0c", b"\x0d"])
+    assert [key for key, _raw in pages] == [struct.pack(">Q", 1) + b"\x0c", struct.pack(">Q", 1)]
+    assert pages[0][1] == _child_page()
+    root = Page.decode(pages[1][1], 32)
+    child = root.slots[12]
+    assert isinstance(child, Child) and child.version == 1
+    # A refresh of another version reaches nothing here: no page is written.
+    assert _refresh([b"\x0c"], 7) == []
+
+
 def test_error_paths_leak_neither_references_nor_memory() -> None:
     bad, good = _root_page()[:-1], _root_page()
     calls = 1000
-    outcomes = {"corrupt": 0, "hash": 0, "ok": 0}
+    outcomes = {"corrupt": 0, "hash": 0, "ok": 0, "refresh": 0}
 
     def run_all() -> None:
         for _ in range(calls):
@@ -328,7 +386,12 @@ def test_error_paths_leak_neither_references_nor_memory() -> None:
             except ValueError:
                 outcomes["hash"] += 1
             _apply(CHANGE, lambda key: good)
+            _refresh([b"", b"\x0c"])
             outcomes["ok"] += 1
+            try:
+                _refresh([b"\x0c", b""])
+            except ValueError:
+                outcomes["refresh"] += 1
 
     run_all()  # warm up the interpreter's free lists
     refs_bad, refs_good = sys.getrefcount(bad), sys.getrefcount(good)
@@ -339,7 +402,12 @@ def test_error_paths_leak_neither_references_nor_memory() -> None:
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert outcomes == {"corrupt": 2 * calls, "hash": 2 * calls, "ok": 2 * calls}
+    assert outcomes == {
+        "corrupt": 2 * calls,
+        "hash": 2 * calls,
+        "ok": 2 * calls,
+        "refresh": 2 * calls,
+    }
     assert sys.getrefcount(bad) == refs_bad
     assert sys.getrefcount(good) == refs_good
     # One object of 32 bytes or more kept per call of any kind would pass this bound.

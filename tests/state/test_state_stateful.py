@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -20,9 +21,12 @@ from chaincity.state import (
     namespaced_key,
     verify_state_proof,
 )
+from chaincity.state.kv import ReadTxn
+from chaincity.state.tree import Child
 
 SUITE = get_suite("ed25519-sha256")
 WINDOW = 3
+LAG = 2  # small, so that commits refresh and delete whole versions many times over
 NAMESPACES = st.sampled_from(["bank", "land", "b"])
 KEYS = st.binary(min_size=1, max_size=3)
 VALUES = st.binary(max_size=8)
@@ -36,7 +40,12 @@ class StateMachine(RuleBasedStateMachine):
         self.dir = tempfile.mkdtemp(prefix="chaincity-state-")
         self.store = LmdbStore(LmdbConfig(self.dir, durable=False, map_size_bytes=2**28))
         self.state = AuthenticatedState(
-            self.store, SUITE, window=WINDOW, page_cache_max=64, native=self.native
+            self.store,
+            SUITE,
+            window=WINDOW,
+            page_cache_max=64,
+            native=self.native,
+            prune_lag=LAG,
         )
         self.history: list[dict[bytes, bytes]] = []  # committed model per version
         self.view = self.state.overlay()
@@ -95,6 +104,28 @@ class StateMachine(RuleBasedStateMachine):
         assert self.state.root() == root
         self.view = self.state.overlay()
         self.marks.clear()
+        self._check_generations()
+
+    @rule()
+    def commit_nothing(self) -> None:
+        """A version with no change still refreshes (an idle chain keeps pruning)."""
+        self.discard()
+        self.commit()
+
+    def _check_generations(self) -> None:
+        """Every retained version's tree is whole and holds no page older than its lag;
+        the node table holds no page of a version that no retained version can reach."""
+        latest, oldest = self.state.latest_version, self.state.oldest_version
+        assert latest is not None and oldest is not None
+        with self.store.read() as txn:
+            for version in range(oldest, latest + 1):
+                pages = _tree_pages(self.state, txn, version)
+                assert min(pages) >= max(0, version - LAG + 1), (version, sorted(pages))
+            kept = {
+                struct.unpack_from(">Q", key)[0]
+                for key, _raw in txn.scan(self.state.tables["nodes"])
+            }
+        assert min(kept) >= max(0, oldest - LAG + 1), (oldest, sorted(kept))
 
     @precondition(lambda self: bool(self.history))
     @rule(ns=NAMESPACES, key=KEYS, back=st.integers(0, WINDOW + 1))
@@ -158,6 +189,20 @@ class StateMachine(RuleBasedStateMachine):
         for full, value in list(self.pending.items())[:8]:
             ns = full[1 : 1 + full[0]].decode()
             assert self.view.namespace(ns).get(full[1 + full[0] :]) == value
+
+
+def _tree_pages(state: AuthenticatedState, txn: ReadTxn, version: int) -> set[int]:
+    """The versions of the pages ``version``'s tree reaches (a missing page raises)."""
+    found: set[int] = set()
+    todo = [(state.root_ref(txn, version)[1], b"")]
+    while todo:
+        page_version, path = todo.pop()
+        found.add(page_version)
+        page = state.load_page(txn, page_version, path)
+        for index, slot in enumerate(page.slots):
+            if type(slot) is Child:
+                todo.append((slot.version, path + bytes((index,))))
+    return found
 
 
 StateMachine.TestCase.settings = settings(

@@ -93,7 +93,10 @@ def _check_chain(
     except (CryptoError, LedgerError, LedgerCorruption, StateCorruption, StorageError) as exc:
         typer.echo(f"{chain_id}: FAILED: {exc}")
         return False
-    summary = f"{report.blocks} blocks, {report.receipts} receipts, {report.state_keys} state keys"
+    summary = (
+        f"{report.blocks} blocks, {report.receipts} receipts, {report.state_keys} state keys"
+        f" in {report.state_pages} pages"
+    )
     if report.ok:
         typer.echo(f"{chain_id}: ok ({summary}, height {ledger.height})")
         return True

@@ -1,8 +1,9 @@
 """Re-verify a whole ledger: hash chain, receipts and indexes, certificates, state roots.
 
 The state check does not trust the stored tree: it rebuilds the latest root from
-the stored values alone and compares it with the stored root, then checks that
-the stored tree's root page hashes to that root too.
+the stored values alone and compares it with the stored root, then walks the
+stored tree of that version: every page must be there and hash, from its own
+slots, to what its parent (or the root) names.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from chaincity.codec import CodecError, decode
 from chaincity.ledger.ledger import Ledger, LedgerCorruption
 from chaincity.state.kv import ReadTxn
 from chaincity.state.store import StateError
-from chaincity.state.tree import Hasher, StateCorruption, root_of_leaves
+from chaincity.state.tree import Child, Hasher, StateCorruption, page_hash, root_of_leaves
 from chaincity.types.block import Block, BlockHeader, block_hash
 from chaincity.types.consensus import QuorumCert, verify_commit_certificate
 from chaincity.types.validators import ValidatorSet
@@ -71,6 +72,7 @@ class CheckReport:
     blocks: int = 0
     receipts: int = 0
     state_keys: int = 0
+    state_pages: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -192,6 +194,32 @@ def _check_state(ledger: Ledger, report: CheckReport) -> None:
     rebuilt = root_of_leaves(hasher, leaves)
     if rebuilt != state.root(version):
         report.add(f"state root mismatch at height {version}: values do not give the stored root")
+    with ledger.store.read() as txn:
+        try:
+            report.state_pages = _check_tree(ledger, txn, version)
+        except StateCorruption as exc:
+            report.add(f"state tree at height {version}: {exc}")
+
+
+def _check_tree(ledger: Ledger, txn: ReadTxn, version: int) -> int:
+    """Walk ``version``'s stored tree; returns its page count, raises on the first fault."""
+    state, hasher = ledger.state, ledger.state.hasher
+    root, root_page_version = state.root_ref(txn, version)
+    todo = [(root_page_version, b"", root)]
+    count = 0
+    while todo:  # bounded: each page is visited once, and a path grows at every step
+        page_version, path, expected = todo.pop()
+        page = state.load_page(txn, page_version, path)
+        if page_hash(hasher, page.slots) != expected:
+            raise StateCorruption(
+                f"page {path.hex() or 'root'} of version {page_version} does not hash "
+                "to its reference"
+            )
+        count += 1
+        for index, slot in enumerate(page.slots):
+            if type(slot) is Child:
+                todo.append((slot.version, path + bytes((index,)), slot.hash))
+    return count
 
 
 def _latest_leaves(

@@ -93,6 +93,7 @@ class Ledger:
         *,
         window: int = WINDOW_DEFAULT,
         page_cache_max: int | None = None,
+        prune_lag: int | None = None,
     ) -> None:
         if not re.fullmatch(CHAIN_ID_PATTERN, chain_id):
             raise LedgerError(f"invalid chain id {chain_id!r}")
@@ -104,7 +105,9 @@ class Ledger:
         self._t["pending"] = f"{chain_id}/pending"
         store.open_tables([*self._t.values(), CHAINS_TABLE])
         extra = {} if page_cache_max is None else {"page_cache_max": page_cache_max}
-        self.state = AuthenticatedState(store, suite, prefix=f"{chain_id}/", window=window, **extra)
+        self.state = AuthenticatedState(
+            store, suite, prefix=f"{chain_id}/", window=window, prune_lag=prune_lag, **extra
+        )
         self._register_suite()
         with store.read() as txn:
             raw = txn.get(self._t["meta"], b"height")

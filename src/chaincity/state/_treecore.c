@@ -5,8 +5,10 @@
  * sorted batch of (key hash, value hash or None) to the pages of the tree, and
  * return the new root, the new pages (encoded, in the order the Python writer
  * records them: children before their parent, the root last) and the node keys
- * of the pages they replace (parents before children). Page format and hashing
- * rules are those of page.py and tree.py; the results are byte for byte equal.
+ * of the pages they replace. Page format and hashing rules are those of page.py
+ * and tree.py; the results are byte for byte equal. An update may also refresh
+ * an old version: copy forward the pages of it that the new tree reaches, found
+ * by walking the given paths along with the changes (see writer.py).
  *
  * Hashing goes through the suite: the suite alone decides the hash (SHA-256 or
  * SM3), and no hash is implemented here. Where the suite offers a constructor
@@ -45,6 +47,12 @@ typedef struct {
     const unsigned char *value; /* NULL deletes the key */
 } Change;
 
+/* The path (nibbles) of a page written by the refreshed version. */
+typedef struct {
+    const unsigned char *path;
+    Py_ssize_t length;
+} Refresh;
+
 /* A page being built. A leaf slot holds key hash || value hash, a child slot
  * be64(version) || hash, as in the encoding. */
 typedef struct {
@@ -69,6 +77,8 @@ typedef struct {
     Py_ssize_t node_prefix_len;
     Py_ssize_t hs;
     int depth_max;
+    int refreshing; /* whether refresh_version is set */
+    unsigned char refresh_version[8];
     unsigned char version[8];
     unsigned char path[DEPTH_MAX + 1];
     unsigned char zero[HASH_MAX];
@@ -297,20 +307,42 @@ static int write_page(Writer *w, int depth, unsigned char *top) {
     return 0;
 }
 
-/* Fetch the child page that `reference` (be64 version || hash) names at `depth`. */
-static int load_page(Writer *w, const unsigned char *reference, int depth) {
+/* Fetch the page that `reference` (be64 version || hash) names at `depth` into the
+ * stack; returns its node key (a new reference), or NULL on error. */
+static PyObject *fetch_page(Writer *w, const unsigned char *reference, int depth) {
     PyObject *key = node_key(w, reference, depth);
-    if (key == NULL) return -1;
+    if (key == NULL) return NULL;
     PyObject *raw = PyObject_CallOneArg(w->fetch, key);
     if (raw == NULL) {
         Py_DECREF(key);
-        return -1;
+        return NULL;
     }
     int failed = decode_page(w, raw, &w->stack[depth]);
     Py_DECREF(raw);
-    if (!failed) failed = PyList_Append(w->stale, key);
+    if (failed) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* Record `key` (a new reference, consumed) as replaced. */
+static int mark_stale(Writer *w, PyObject *key) {
+    int failed = PyList_Append(w->stale, key);
     Py_DECREF(key);
     return failed ? -1 : 0;
+}
+
+/* Fetch a page this update replaces. */
+static int load_page(Writer *w, const unsigned char *reference, int depth) {
+    PyObject *key = fetch_page(w, reference, depth);
+    return key == NULL ? -1 : mark_stale(w, key);
+}
+
+/* Compare a child's version with the refreshed one: <0 older, 0 the same, >0 newer;
+ * always "older" when nothing is refreshed (nothing under it needs a look). */
+static int refresh_order(const Writer *w, const unsigned char *reference) {
+    return w->refreshing ? memcmp(reference, w->refresh_version, 8) : -1;
 }
 
 static void set_empty(Page *pg, int index) {
@@ -327,25 +359,52 @@ static void set_leaf(Writer *w, Page *pg, int index, const unsigned char *key,
     pg->leaves |= 1u << index;
 }
 
-static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count);
+static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count,
+                       const Refresh *refreshes, Py_ssize_t refresh_count);
+static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshes,
+                        Py_ssize_t refresh_count);
 
-/* Apply sorted changes, all under the page at `depth`; returns the mask of changed slots. */
-static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t count) {
+/* Apply sorted changes and refreshes, all under the page at `depth`; returns the mask
+ * of changed slots. */
+static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t count,
+                       const Refresh *refreshes, Py_ssize_t refresh_count) {
     if (depth >= w->depth_max) {
         corrupt(w, "two keys share a whole key hash");
         return -1;
     }
+    if (refresh_count && refreshes[0].length == depth) { /* this page: the caller's part */
+        refreshes++;
+        refresh_count--;
+    }
     int byte_at = depth >> 1, shift = (depth & 1) ? 0 : 4;
     unsigned dirty = 0;
-    Py_ssize_t start = 0;
-    while (start < count) {
-        int index = (changes[start].key[byte_at] >> shift) & 0x0F;
-        Py_ssize_t end = start + 1;
+    Py_ssize_t start = 0, refresh_start = 0;
+    while (start < count || refresh_start < refresh_count) {
+        /* Sorted paths sharing this page's path, the page's own dropped: each is
+         * longer than `depth`, so path[depth] exists. */
+        int change_index = start < count ? (changes[start].key[byte_at] >> shift) & 0x0F : SLOTS;
+        int refresh_index = refresh_start < refresh_count ? refreshes[refresh_start].path[depth]
+                                                          : SLOTS;
+        int index = change_index < refresh_index ? change_index : refresh_index;
+        Py_ssize_t end = start;
         while (end < count && ((changes[end].key[byte_at] >> shift) & 0x0F) == index) end++;
+        Py_ssize_t refresh_end = refresh_start;
+        while (refresh_end < refresh_count && refreshes[refresh_end].path[depth] == index)
+            refresh_end++;
         w->path[depth] = (unsigned char)index;
-        if (update_slot(w, depth, index, changes + start, end - start) < 0) return -1;
-        dirty |= 1u << index;
+        if (end > start) {
+            if (update_slot(w, depth, index, changes + start, end - start,
+                            refreshes + refresh_start, refresh_end - refresh_start) < 0)
+                return -1;
+            dirty |= 1u << index;
+        } else {
+            int changed = refresh_slot(w, depth, index, refreshes + refresh_start,
+                                       refresh_end - refresh_start);
+            if (changed < 0) return -1;
+            if (changed) dirty |= 1u << index;
+        }
         start = end;
+        refresh_start = refresh_end;
     }
     return (long)dirty;
 }
@@ -396,12 +455,35 @@ static Py_ssize_t gather_leaves(Writer *w, const Page *pg, int index, const Chan
     return found;
 }
 
-static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count) {
+/* Refresh under slot `index` of the page at `depth` (no changes there): returns 1 if
+ * the slot now names a copy, 0 if it is unchanged, -1 on error. */
+static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshes,
+                        Py_ssize_t refresh_count) {
+    Page *pg = &w->stack[depth];
+    unsigned bit = 1u << index;
+    if (!(pg->occupied & bit) || (pg->leaves & bit)) return 0;
+    int order = refresh_order(w, pg->slot[index]);
+    if (order < 0) return 0; /* a page older than the refreshed version: nothing of it */
+    PyObject *key = fetch_page(w, pg->slot[index], depth + 1);
+    if (key == NULL) return -1;
+    if (order == 0 && mark_stale(w, key) < 0) return -1; /* reached: copied in any case */
+    long dirty = apply_page(w, depth + 1, NULL, 0, refreshes, refresh_count);
+    if (dirty < 0 || (order > 0 && dirty == 0)) {
+        if (order > 0) Py_DECREF(key);
+        return dirty < 0 ? -1 : 0;
+    }
+    if (order > 0 && mark_stale(w, key) < 0) return -1;
+    return finish(w, depth, index, (unsigned)dirty) < 0 ? -1 : 1;
+}
+
+static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count,
+                       const Refresh *refreshes, Py_ssize_t refresh_count) {
     Page *pg = &w->stack[depth];
     unsigned bit = 1u << index;
     if ((pg->occupied & bit) && !(pg->leaves & bit)) {
+        if (refresh_order(w, pg->slot[index]) < 0) refresh_count = 0;
         if (load_page(w, pg->slot[index], depth + 1) < 0) return -1;
-        long dirty = apply_page(w, depth + 1, changes, count);
+        long dirty = apply_page(w, depth + 1, changes, count, refreshes, refresh_count);
         return dirty < 0 ? -1 : finish(w, depth, index, (unsigned)dirty);
     }
     if (count == 1) { /* the common case at the bottom of a batch */
@@ -433,7 +515,7 @@ static int update_slot(Writer *w, int depth, int index, const Change *changes, P
     } else {
         Page *sub = &w->stack[depth + 1];
         sub->occupied = sub->leaves = sub->has_inner = 0;
-        long dirty = apply_page(w, depth + 1, leaves, found);
+        long dirty = apply_page(w, depth + 1, leaves, found, NULL, 0);
         result = dirty < 0 ? -1 : finish(w, depth, index, (unsigned)dirty);
     }
     if (leaves != small) PyMem_Free(leaves);
@@ -472,20 +554,80 @@ malformed:
     return NULL;
 }
 
+/* Check the refresh paths (nibbles, strictly sorted) and point into them. */
+static Refresh *read_refreshes(Writer *w, PyObject *items, Py_ssize_t count) {
+    Refresh *refreshes = PyMem_New(Refresh, (size_t)(count ? count : 1));
+    if (refreshes == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) >= w->depth_max) goto malformed;
+        const unsigned char *path = (const unsigned char *)PyBytes_AS_STRING(item);
+        Py_ssize_t length = PyBytes_GET_SIZE(item);
+        for (Py_ssize_t j = 0; j < length; j++)
+            if (path[j] >= SLOTS) goto malformed;
+        if (i > 0) {
+            const Refresh *before = &refreshes[i - 1];
+            Py_ssize_t common = before->length < length ? before->length : length;
+            int order = memcmp(before->path, path, (size_t)common);
+            if (order > 0 || (order == 0 && before->length >= length)) {
+                PyMem_Free(refreshes);
+                PyErr_SetString(PyExc_ValueError, "refresh paths must be sorted, no repeats");
+                return NULL;
+            }
+        }
+        refreshes[i].path = path;
+        refreshes[i].length = length;
+    }
+    return refreshes;
+malformed:
+    PyMem_Free(refreshes);
+    PyErr_SetString(PyExc_TypeError, "each refresh path must be bytes of nibbles (0..15)");
+    return NULL;
+}
+
+/* Returns 1 if a root page was written, 0 if the tree is unchanged (root holds its
+ * hash either way), -1 on error. An empty tree gets a root page all the same. */
 static int update_root(Writer *w, PyObject *root_version, const Change *changes,
-                       Py_ssize_t count, unsigned char *root) {
+                       Py_ssize_t count, const Refresh *refreshes, Py_ssize_t refresh_count,
+                       unsigned char *root) {
     Page *pg = &w->stack[0];
     pg->occupied = pg->leaves = pg->has_inner = 0;
+    PyObject *key = NULL;
+    int order = -1;
     if (root_version != Py_None) {
         unsigned long long version = PyLong_AsUnsignedLongLong(root_version);
         if (version == (unsigned long long)-1 && PyErr_Occurred()) return -1;
         unsigned char reference[8];
         for (int i = 0; i < 8; i++) reference[i] = (unsigned char)(version >> (56 - 8 * i));
-        if (load_page(w, reference, 0) < 0) return -1;
+        key = fetch_page(w, reference, 0);
+        if (key == NULL) return -1;
+        order = refresh_order(w, reference);
+        if (count > 0 || order == 0) {
+            int failed = mark_stale(w, key);
+            key = NULL;
+            if (failed) return -1;
+        }
     }
-    long dirty = apply_page(w, 0, changes, count);
-    if (dirty < 0 || rehash(w, pg, (unsigned)dirty) < 0) return -1;
-    return write_page(w, 0, root);
+    long dirty = apply_page(w, 0, changes, count, order >= 0 ? refreshes : NULL,
+                            order >= 0 ? refresh_count : 0);
+    if (dirty < 0) {
+        Py_XDECREF(key);
+        return -1;
+    }
+    if (root_version != Py_None && count == 0 && order != 0 && dirty == 0) {
+        /* nothing changed: the same root */
+        Py_XDECREF(key);
+        const unsigned char *hash = position_hash(w, pg, 1, root);
+        if (hash == NULL) return -1;
+        if (hash != root) memcpy(root, hash, (size_t)w->hs);
+        return 0;
+    }
+    if (key != NULL && mark_stale(w, key) < 0) return -1;
+    if (rehash(w, pg, (unsigned)dirty) < 0) return -1;
+    return write_page(w, 0, root) < 0 ? -1 : 1;
 }
 
 static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, PyObject *hash_ctor,
@@ -545,24 +687,30 @@ static void clear_writer(Writer *w) {
 
 PyDoc_STRVAR(apply_doc,
              "apply(changes, root_version, version, fetch, hash_fn, leaf_prefix, node_prefix,"
-             " hash_size, hash_ctor=None)\n--\n\n"
+             " hash_size, hash_ctor=None, refresh_version=None, refreshes=())\n--\n\n"
              "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
              "was written at root_version (None: an empty tree) as version `version`.\n"
              "fetch(node_key) returns an encoded page; hash_fn is the suite's hash;\n"
              "hash_ctor, if given, a constructor whose ctor(data).digest() is hash_fn(data).\n"
-             "Returns (root hash, [(node key, encoded page)], [replaced node key]).");
+             "refreshes: sorted paths of the pages refresh_version wrote; those the new tree\n"
+             "reaches are copied into `version`.\n"
+             "Returns (root hash, [(node key, encoded page)], [replaced node key]); no pages\n"
+             "if nothing changed.");
 
 static PyObject *apply(PyObject *module, PyObject *args) {
     PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn, *hash_ctor = Py_None;
+    PyObject *refresh_in = Py_None, *refreshes_in = NULL;
     Py_buffer leaf_prefix, node_prefix;
     Py_ssize_t hash_size;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|O:apply", &changes_in, &root_version, &version_in,
-                          &fetch, &hash_fn, &leaf_prefix, &node_prefix, &hash_size, &hash_ctor))
+    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|OOO:apply", &changes_in, &root_version, &version_in,
+                          &fetch, &hash_fn, &leaf_prefix, &node_prefix, &hash_size, &hash_ctor,
+                          &refresh_in, &refreshes_in))
         return NULL;
     Writer w;
-    PyObject *result = NULL, *items = NULL;
+    PyObject *result = NULL, *items = NULL, *refresh_items = NULL;
     Change *changes = NULL;
+    Refresh *refreshes = NULL;
     unsigned char root[HASH_MAX];
     unsigned long long version = PyLong_AsUnsignedLongLong(version_in);
     if (version == (unsigned long long)-1 && PyErr_Occurred()) {
@@ -578,11 +726,29 @@ static PyObject *apply(PyObject *module, PyObject *args) {
     if (items == NULL) goto done;
     changes = read_changes(&w, items, PyTuple_GET_SIZE(items));
     if (changes == NULL) goto done;
-    if (update_root(&w, root_version, changes, PyTuple_GET_SIZE(items), root) < 0) goto done;
+    if (refresh_in != Py_None) {
+        unsigned long long refresh = PyLong_AsUnsignedLongLong(refresh_in);
+        if (refresh == (unsigned long long)-1 && PyErr_Occurred()) goto done;
+        for (int i = 0; i < 8; i++) w.refresh_version[i] = (unsigned char)(refresh >> (56 - 8 * i));
+        w.refreshing = 1;
+    }
+    refresh_items = refreshes_in == NULL ? PyTuple_New(0) : PySequence_Tuple(refreshes_in);
+    if (refresh_items == NULL) goto done;
+    if (!w.refreshing && PyTuple_GET_SIZE(refresh_items) > 0) {
+        PyErr_SetString(PyExc_ValueError, "refreshes given without refresh_version");
+        goto done;
+    }
+    refreshes = read_refreshes(&w, refresh_items, PyTuple_GET_SIZE(refresh_items));
+    if (refreshes == NULL) goto done;
+    if (update_root(&w, root_version, changes, PyTuple_GET_SIZE(items), refreshes,
+                    PyTuple_GET_SIZE(refresh_items), root) < 0)
+        goto done;
     result = Py_BuildValue("(y#OO)", (const char *)root, w.hs, w.pages, w.stale);
 done:
     PyMem_Free(changes);
+    PyMem_Free(refreshes);
     Py_XDECREF(items);
+    Py_XDECREF(refresh_items);
     clear_writer(&w);
     PyBuffer_Release(&leaf_prefix);
     PyBuffer_Release(&node_prefix);

@@ -40,6 +40,15 @@ class ReadTxn(ABC):
     def scan(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Entries from ``start`` in key order; the caller bounds how many it takes."""
 
+    def keys_between(self, table: str, start: bytes, stop: bytes) -> list[bytes]:
+        """The keys ``start <= key < stop``, in order (the caller bounds the range)."""
+        keys: list[bytes] = []
+        for key, _value in self.scan(table, start):
+            if key >= stop:
+                break
+            keys.append(key)
+        return keys
+
 
 class WriteTxn(ReadTxn):
     @abstractmethod
@@ -60,6 +69,12 @@ class WriteTxn(ReadTxn):
     def delete_many(self, table: str, keys: Iterable[bytes]) -> None:
         for key in keys:
             self.delete(table, key)
+
+    def delete_between(self, table: str, start: bytes, stop: bytes) -> int:
+        """Delete the keys ``start <= key < stop``; returns how many there were."""
+        keys = self.keys_between(table, start, stop)
+        self.delete_many(table, keys)
+        return len(keys)
 
 
 class KVStore(ABC):
@@ -122,6 +137,17 @@ class _LmdbRead(ReadTxn):
             for key, value in cursor:
                 yield bytes(key), bytes(value)
 
+    def keys_between(self, table: str, start: bytes, stop: bytes) -> list[bytes]:
+        keys: list[bytes] = []
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            if not cursor.set_range(start):
+                return keys
+            for key in cursor.iternext(keys=True, values=False):
+                if key >= stop:
+                    break
+                keys.append(key)
+        return keys
+
 
 class _LmdbWrite(_LmdbRead, WriteTxn):
     __slots__ = ()
@@ -144,6 +170,21 @@ class _LmdbWrite(_LmdbRead, WriteTxn):
         delete, db = self._txn.delete, self._db(table)
         for key in keys:
             delete(key, db=db)
+
+    def delete_between(self, table: str, start: bytes, stop: bytes) -> int:
+        count = 0
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            # A cursor's delete moves it to the next key: the range goes in one pass over
+            # neighbouring LMDB pages, which are freed whole.
+            # LMDB keys are never empty: an empty key means the cursor ran off the end.
+            if not cursor.set_range(start):
+                return 0
+            while True:
+                key = cursor.key()
+                if not key or key >= stop or not cursor.delete():
+                    break
+                count += 1
+        return count
 
 
 class LmdbStore(KVStore):

@@ -3,10 +3,20 @@
 Both apply a sorted batch of (key hash, value hash or None) to the pages of a
 tree and give the same result byte for byte: the new root, the new pages in
 the order written (children before their parent, the root last) and the node
-keys of the pages they replace (parents first). :class:`TreeWriter` is the
-reference; ``chaincity.state._treecore.apply`` (``_treecore.c``) does the same
-work in C, hashing through the suite's callable or, where the suite has one,
-its C hash constructor.
+keys of the pages they replace. :class:`TreeWriter` is the reference;
+``chaincity.state._treecore.apply`` (``_treecore.c``) does the same work in C,
+hashing through the suite's callable or, where the suite has one, its C hash
+constructor.
+
+An update may also *refresh* an old version ``g``: given the paths of the
+pages ``g`` wrote (sorted), it copies into the new version every one of them
+that the new tree still reaches, with the parents above it (a copy has a new
+node key, so its parent's reference changes; no hash does). The walk follows
+the refresh paths together with the changes, in one traversal, and descends
+only into child pages written at ``g`` or later: a page is never newer than
+its parent, so nothing under an older child can be of ``g``. Afterwards the
+new tree reaches no page of ``g`` (pages never move: a page's node key holds
+its path), which is what lets the store delete ``g`` as one key range.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ NativeApply = Callable[
         bytes,
         int,
         Callable[[bytes], HashState] | None,
+        int | None,
+        list[bytes],
     ],
     tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
 ]
@@ -56,7 +68,16 @@ class TreeWriter:
     The reference for the C routine, and the fallback where it is not built.
     """
 
-    __slots__ = ("_decoded", "_hasher", "_page_at", "_pages", "_prefix", "_stale", "_version")
+    __slots__ = (
+        "_decoded",
+        "_hasher",
+        "_page_at",
+        "_pages",
+        "_prefix",
+        "_refresh",
+        "_stale",
+        "_version",
+    )
 
     def __init__(
         self,
@@ -66,9 +87,11 @@ class TreeWriter:
         pages: list[tuple[bytes, bytes]],
         decoded: list[Page],
         stale: list[bytes],
+        refresh_version: int | None = None,
     ) -> None:
         """Pages written go to ``pages`` (node key, encoding) and ``decoded``; the node
-        keys of the pages they replace to ``stale``. ``page_at`` reads a committed page."""
+        keys of the pages they replace to ``stale``. ``page_at`` reads a committed page.
+        ``refresh_version``: the old version whose reachable pages are copied forward."""
         self._hasher = hasher
         self._page_at = page_at
         self._version = version
@@ -76,14 +99,53 @@ class TreeWriter:
         self._pages = pages
         self._decoded = decoded
         self._stale = stale
+        # No page is older than version -1: without a refresh, no child is ever refreshed.
+        self._refresh = -1 if refresh_version is None else refresh_version
+
+    def update_root(
+        self,
+        root: Child | None,
+        changes: Sequence[tuple[bytes, bytes | None]],
+        refreshes: Sequence[bytes] = (),
+    ) -> tuple[bytes, bool]:
+        """Apply ``changes`` and ``refreshes`` to the tree whose root page ``root`` names
+        (None: an empty tree); returns the root hash and whether a root page was written.
+        The root page is written whenever anything changed, and for an empty tree (it
+        never collapses)."""
+        refresh = self._refresh
+        if root is None:
+            page, order = Page.empty(), -1
+        else:
+            node_key = root.raw[:8]
+            page = self._page_at(node_key).copy()
+            order = (root.version > refresh) - (root.version < refresh)
+            if changes or order == 0:
+                self._stale.append(node_key)
+        dirty = self.apply(page, 0, b"", changes, refreshes if order >= 0 else ())
+        if root is not None and not changes and order != 0:
+            if not dirty:
+                return page.top(self._hasher), False
+            self._stale.append(root.raw[:8])
+        page.rehash(self._hasher, dirty)
+        return self.write_page(page, b""), True
 
     def apply(
-        self, page: Page, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
+        self,
+        page: Page,
+        depth: int,
+        path: bytes,
+        changes: Sequence[tuple[bytes, bytes | None]],
+        refreshes: Sequence[bytes] = (),
     ) -> int:
-        """Apply ``changes`` (sorted, all under ``path``) to ``page`` in place; returns the
-        mask of the slots changed (their inner hashes are left for the caller to redo)."""
+        """Apply ``changes`` and ``refreshes`` (sorted, all under ``path``) to ``page`` in
+        place; returns the mask of the slots changed (their inner hashes are left for the
+        caller to redo)."""
         if depth >= PAGE_DEPTH_MAX:
             raise StateCorruption("two keys share a whole key hash")
+        if refreshes and len(refreshes[0]) == depth:  # this page itself: the caller's part
+            refreshes = refreshes[1:]
+        if refreshes:
+            return self._apply_both(page, depth, path, changes, refreshes)
         byte_at, shift = depth >> 1, 0 if depth & 1 else 4
         count = len(changes)
         if count == 1:  # the common case below the top pages of a batch
@@ -106,14 +168,73 @@ class TreeWriter:
             start = end
         return dirty
 
+    def _apply_both(
+        self,
+        page: Page,
+        depth: int,
+        path: bytes,
+        changes: Sequence[tuple[bytes, bytes | None]],
+        refreshes: Sequence[bytes],
+    ) -> int:
+        """:meth:`apply` with refreshes: slot by slot, changes and refreshes merged."""
+        byte_at, shift = depth >> 1, 0 if depth & 1 else 4
+        count, refresh_count = len(changes), len(refreshes)
+        dirty = 0
+        start = refresh_start = 0
+        while start < count or refresh_start < refresh_count:
+            change_index = (changes[start][0][byte_at] >> shift) & 0x0F if start < count else 16
+            refresh_index = refreshes[refresh_start][depth] if refresh_start < refresh_count else 16
+            index = min(change_index, refresh_index)
+            end = start
+            while end < count and (changes[end][0][byte_at] >> shift) & 0x0F == index:
+                end += 1
+            refresh_end = refresh_start
+            while refresh_end < refresh_count and refreshes[refresh_end][depth] == index:
+                refresh_end += 1
+            old = page.slots[index]
+            below = refreshes[refresh_start:refresh_end]
+            if end > start:
+                slot = self._slot(old, depth + 1, path + _NIBBLES[index], changes[start:end], below)
+            else:
+                slot = self._refresh_slot(old, depth + 1, path + _NIBBLES[index], below)
+            if end > start or slot is not old:
+                page.set_slot(index, slot)
+                dirty |= 1 << index
+            start, refresh_start = end, refresh_end
+        return dirty
+
+    def _refresh_slot(
+        self, slot: Slot, depth: int, path: bytes, refreshes: Sequence[bytes]
+    ) -> Slot:
+        """The slot after refreshing under it (the same object if nothing is copied)."""
+        if type(slot) is not Child or slot.version < self._refresh:
+            return slot  # a leaf, or a page older than the refreshed version: nothing of it
+        node_key = slot.raw[:8] + path
+        page = self._page_at(node_key).copy()
+        if slot.version == self._refresh:  # reached: copied whatever is below
+            self._stale.append(node_key)
+            return self._finish(page, self.apply(page, depth, path, (), refreshes), path)
+        dirty = self.apply(page, depth, path, (), refreshes)
+        if not dirty:
+            return slot
+        self._stale.append(node_key)
+        return self._finish(page, dirty, path)
+
     def _slot(
-        self, slot: Slot, depth: int, path: bytes, changes: Sequence[tuple[bytes, bytes | None]]
+        self,
+        slot: Slot,
+        depth: int,
+        path: bytes,
+        changes: Sequence[tuple[bytes, bytes | None]],
+        refreshes: Sequence[bytes] = (),
     ) -> Slot:
         if type(slot) is Child:
             node_key = slot.raw[:8] + path  # be64(version) + path
             page = self._page_at(node_key).copy()
             self._stale.append(node_key)
-            return self._finish(page, self.apply(page, depth, path, changes), path)
+            if slot.version < self._refresh:
+                refreshes = ()
+            return self._finish(page, self.apply(page, depth, path, changes, refreshes), path)
         if len(changes) == 1:  # the common case at the bottom of a batch
             key_hash, value_hash = changes[0]
             if slot is None or slot.key_hash == key_hash:
