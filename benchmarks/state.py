@@ -2,7 +2,7 @@
 proof verifications/s, at 10^5 and 10^6 stored keys.
 
     .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--batches 1000,10000]
-        [--no-proofs] [--dir DIR] [--python]
+        [--no-proofs] [--dir DIR] [--python] [--lag N]
 
 Figures, not pass/fail: run it on the machine you care about. Each figure is the median
 of 5 batches; the CPU-time rate (wall time minus waiting for the CPU and for fsync) shows
@@ -10,7 +10,9 @@ what the code costs when other processes share the machine. It is split into pre
 the update (tree, hashes, root) and committing it (the LMDB transaction, pruning, fsync,
 cache upkeep), with the pages written per key, so a change shows where it paid.
 The tree update runs in the C routine when it is built (``--python`` forces the
-Python writer); the first line says which.
+Python writer); the first line says which. Before measuring a batch size, enough
+versions of it run for pruning to be in its steady state (old versions' live pages
+copied forward, whole versions deleted); the store's size on disk is printed after.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import NamedTuple
 
 from chaincity.crypto import get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
+from chaincity.state.store import PRUNE_LAG_DEFAULT
 from chaincity.state.tree import verify_state_proof
 from chaincity.state.writer import NATIVE_APPLY
 
 LOAD_BATCH = 100_000
-ROUNDS = 5
+ROUNDS = 7
 WINDOW = 4
 PROOFS = 2_000
 
@@ -59,14 +62,17 @@ class Rates(NamedTuple):
 
 
 def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
-    """Median over ROUNDS, after WINDOW warm-up rounds: each measured commit also prunes
-    the version that left the window, as in a running node."""
+    """Median over ROUNDS, after warm-up rounds that bring pruning to its steady state:
+    each measured commit copies forward what the tree still reaches of the version
+    ``lag`` back and deletes the version that no retained version reaches, as in a
+    running node."""
+    warm_up = state.prune_lag + WINDOW + 8
     walls: list[float] = []
     cpus: list[float] = []
     prepares: list[float] = []
     commits: list[float] = []
     pages: list[float] = []
-    for round_no in range(1, WINDOW + ROUNDS + 1):
+    for round_no in range(1, warm_up + ROUNDS + 1):
         step = size // batch
         changes = [(_key(i), _value(i, batch + round_no)) for i in range(round_no, size, step)]
         changes = changes[:batch]
@@ -74,7 +80,7 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
         update = state.prepare_changes(state.latest_version, changes)
         prepared_cpu = time.process_time()
         state.commit(update)
-        if round_no > WINDOW:
+        if round_no > warm_up:
             count = len(changes)
             ended_cpu = time.process_time()
             walls.append(count / (time.perf_counter() - started))
@@ -101,12 +107,24 @@ def proofs(state: AuthenticatedState, size: int) -> tuple[float, float, float]:
     return statistics.mean(sizes), float(max(sizes)), rate
 
 
-def run(size: int, base_dir: str, batches: list[int], with_proofs: bool, native: bool) -> None:
+def disk_use(store: LmdbStore, state: AuthenticatedState) -> tuple[int, int]:
+    """(tree pages stored, their bytes): the latest tree and what pruning keeps besides."""
+    count = size = 0
+    with store.read() as txn:
+        for _, raw in txn.scan(state.tables["nodes"]):
+            count += 1
+            size += len(raw)
+    return count, size
+
+
+def run(
+    size: int, base_dir: str, batches: list[int], with_proofs: bool, native: bool, lag: int
+) -> None:
     path = tempfile.mkdtemp(dir=base_dir)
     try:
         store = LmdbStore(LmdbConfig(path, durable=True))
         suite = get_suite("ed25519-sha256")
-        state = AuthenticatedState(store, suite, window=WINDOW, native=native)
+        state = AuthenticatedState(store, suite, window=WINDOW, native=native, prune_lag=lag)
         load_s = load(state, size)
         print(f"keys={size:>9,}  load {load_s:6.1f} s ({size / load_s:,.0f} keys/s)")
         for batch in batches:
@@ -116,6 +134,11 @@ def run(size: int, base_dir: str, batches: list[int], with_proofs: bool, native:
                 f" (durable); {rates.cpu_per_s:>9,.0f}/s of this process's CPU time"
                 f" (per key: prepare {rates.prepare_cpu_us:.1f} us, commit"
                 f" {rates.commit_cpu_us:.1f} us of CPU; {rates.pages_per_key:.2f} pages written)"
+            )
+            pages, page_bytes = disk_use(store, state)
+            print(
+                f"keys={size:>9,}  batch {batch:>6,}: {pages:,} tree pages stored"
+                f" ({page_bytes / 2**20:,.0f} MiB), window {WINDOW}, lag {state.prune_lag}"
             )
         if with_proofs:
             mean_b, max_b, verify_rate = proofs(state, size)
@@ -137,12 +160,15 @@ def main() -> None:
     parser.add_argument("--no-proofs", action="store_true", help="skip the proof figures")
     parser.add_argument("--dir", default=None, help="where to put the temporary LMDB")
     parser.add_argument("--python", action="store_true", help="use the Python tree writer")
+    parser.add_argument(
+        "--lag", type=int, default=PRUNE_LAG_DEFAULT, help="versions before pages are copied"
+    )
     args = parser.parse_args()
     native = not args.python and NATIVE_APPLY is not None
     print(f"tree update: {'native (C)' if native else 'Python'}")
     for size in (int(s) for s in args.sizes.split(",")):
         batches = [int(b) for b in args.batches.split(",")]
-        run(size, args.dir or tempfile.gettempdir(), batches, not args.no_proofs, native)
+        run(size, args.dir or tempfile.gettempdir(), batches, not args.no_proofs, native, args.lag)
 
 
 if __name__ == "__main__":
