@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from chaincity.crypto import get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
-from chaincity.state.store import PRUNE_LAG_DEFAULT
+from chaincity.state.generations import CLEAN_AGE_DEFAULT
 from chaincity.state.tree import verify_state_proof
 from chaincity.state.writer import NATIVE_APPLY
 
@@ -66,7 +66,7 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
     each measured commit copies forward what the tree still reaches of the version
     ``lag`` back and deletes the version that no retained version reaches, as in a
     running node."""
-    warm_up = state.prune_lag + WINDOW + 8
+    warm_up = state.generations.age + WINDOW + 8
     walls: list[float] = []
     cpus: list[float] = []
     prepares: list[float] = []
@@ -138,7 +138,7 @@ def run(
             pages, page_bytes = disk_use(store, state)
             print(
                 f"keys={size:>9,}  batch {batch:>6,}: {pages:,} tree pages stored"
-                f" ({page_bytes / 2**20:,.0f} MiB), window {WINDOW}, lag {state.prune_lag}"
+                f" ({page_bytes / 2**20:,.0f} MiB), window {WINDOW}, lag {state.generations.age}"
             )
         if with_proofs:
             mean_b, max_b, verify_rate = proofs(state, size)
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to put the temporary LMDB")
     parser.add_argument("--python", action="store_true", help="use the Python tree writer")
     parser.add_argument(
-        "--lag", type=int, default=PRUNE_LAG_DEFAULT, help="versions before pages are copied"
+        "--lag", type=int, default=CLEAN_AGE_DEFAULT, help="versions before pages are copied"
     )
     args = parser.parse_args()
     native = not args.python and NATIVE_APPLY is not None

@@ -1,4 +1,4 @@
-"""Pruning by generation: the lag a store keeps, and a store that predates it."""
+"""Pruning by generation: which generations are copied forward, deleted, or kept."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from chaincity.crypto import get_suite
 from chaincity.state import (
     AuthenticatedState,
     LmdbConfig,
@@ -17,11 +16,11 @@ from chaincity.state import (
     compute_root,
     verify_state_proof,
 )
-from chaincity.state.kv import ReadTxn
-from chaincity.state.store import PRUNE_LAG_DEFAULT, table_names
-from chaincity.state.tree import Child, StateCorruption
+from chaincity.state.store import table_names
+from chaincity.state.tree import StateCorruption
+from tests.state.generation_checks import check_generations, tree_pages
+from tests.state.test_native import SHA
 
-SHA = get_suite("ed25519-sha256")
 TABLES = table_names("")
 WINDOW = 3
 
@@ -34,7 +33,109 @@ def store(tmp_path: Path) -> Iterator[LmdbStore]:
     kv.close()
 
 
-def _commit(state: AuthenticatedState, model: dict[bytes, bytes], rng: random.Random) -> None:
+def _key(i: int) -> bytes:
+    return b"k" + i.to_bytes(4, "big")
+
+
+def _commit(
+    state: AuthenticatedState, store: LmdbStore, changes: dict[bytes, bytes | None]
+) -> list[int]:
+    """Commit ``changes``; returns the generations that version copied forward."""
+    version = 0 if state.latest_version is None else state.latest_version + 1
+    with store.read() as txn:  # the same snapshot as prepare's: nothing is written between
+        refreshed, _paths = state.generations.to_refresh(txn, version)
+    state.commit(state.prepare_changes(state.latest_version, changes.items()))
+    return refreshed
+
+
+def _versions_stored(store: LmdbStore) -> set[int]:
+    with store.read() as txn:
+        return {struct.unpack_from(">Q", k)[0] for k, _v in txn.scan(TABLES["nodes"])}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_sparse_generation_is_copied_forward_then_deleted(store: LmdbStore, native: bool) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=4, native=native)
+    model = {_key(i): b"v0" for i in range(400)}
+    _commit(state, store, dict(model))
+    refreshed_at = None
+    for version in range(1, 30):
+        changes: dict[bytes, bytes | None] = {_key(i): b"v%d" % version for i in range(0, 400, 3)}
+        model.update(changes)  # type: ignore[arg-type]
+        if 0 in _commit(state, store, changes):
+            refreshed_at = version
+        check_generations(state, store)
+    assert refreshed_at is not None and refreshed_at >= 4  # not before it is 4 versions old
+    assert 0 not in _versions_stored(store)
+    assert state.root() == compute_root(SHA, model)
+
+
+def test_a_dense_generation_is_kept_and_never_copied(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=2)
+    _commit(state, store, {_key(i): b"v0" for i in range(400)})
+    for version in range(1, 40):
+        assert 0 not in _commit(state, store, {_key(version): b"v%d" % version})
+        check_generations(state, store)
+    with store.read() as txn:
+        live, written = state.generations.counts(txn)[0]
+    assert 2 * live > written
+    assert 0 in _versions_stored(store)
+
+
+def test_a_lost_page_count_is_corruption_not_a_silent_prune(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    _commit(state, store, {_key(i): b"v0" for i in range(50)})
+    with store.write() as txn:
+        txn.delete(TABLES["gens"], struct.pack(">Q", 0))
+    with pytest.raises(StateCorruption, match="page count of version 0"):
+        _commit(state, store, {_key(1): b"v1"})
+    assert state.latest_version == 0
+    assert 0 in _versions_stored(store)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00" * 7, b"\x00" * 9])
+def test_a_malformed_generations_record_is_corruption(store: LmdbStore, raw: bytes) -> None:
+    with store.write() as txn:
+        txn.put(TABLES["meta"], b"generations_from", raw)
+    with pytest.raises(StateCorruption, match="generations_from"):
+        AuthenticatedState(store, SHA)
+
+
+def test_a_store_from_before_generations_is_pruned_safely(store: LmdbStore) -> None:
+    """Pages written before a store counts generations go one by one when replaced;
+    its later versions are pruned by generation."""
+    # A first counted version so far away that nothing is counted: the behaviour of
+    # the builds before generations, whose stale lists name every replaced page.
+    with store.write() as txn:
+        txn.put(TABLES["meta"], b"generations_from", struct.pack(">Q", 2**62))
+    rng = random.Random(7)
+    model = {b"cold" + i.to_bytes(2, "big"): b"c" for i in range(2000)}  # never changed again
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    state.commit(state.prepare_changes(None, model.items()))
+    for _ in range(7):
+        _random_commit(state, model, rng)
+    with store.write() as txn:  # those builds never wrote the record
+        txn.delete(TABLES["meta"], b"generations_from")
+    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=2)
+    assert state.generations.first == 8
+    for _ in range(40):
+        _random_commit(state, model, rng)
+        check_generations(state, store)
+    assert state.root() == compute_root(SHA, model)
+    oldest = state.oldest_version
+    key = next(iter(model))
+    value, proof = state.prove(key, oldest)
+    assert verify_state_proof(SHA, state.root(oldest), key, value, proof)
+    with store.read() as txn:  # some pages from before are still in use, and counted never
+        before = [k for k in tree_pages(state, txn, 47) if struct.unpack_from(">Q", k)[0] < 8]
+        assert before
+        assert min(state.generations.counts(txn)) >= 8
+    assert AuthenticatedState(store, SHA).generations.first == 8  # recorded by a commit
+
+
+def _random_commit(
+    state: AuthenticatedState, model: dict[bytes, bytes], rng: random.Random
+) -> None:
     changes: dict[bytes, bytes | None] = {}
     for _ in range(rng.randint(0, 40)):
         key = rng.randrange(300).to_bytes(2, "big")
@@ -45,74 +146,3 @@ def _commit(state: AuthenticatedState, model: dict[bytes, bytes], rng: random.Ra
             model.pop(key, None)
         else:
             model[key] = value
-
-
-def _reached(state: AuthenticatedState, txn: ReadTxn, version: int) -> set[bytes]:
-    """The node keys of ``version``'s tree (a missing page raises)."""
-    found: set[bytes] = set()
-    todo = [(state.root_ref(txn, version)[1], b"")]
-    while todo:
-        page_version, path = todo.pop()
-        found.add(struct.pack(">Q", page_version) + path)
-        for index, slot in enumerate(state.load_page(txn, page_version, path).slots):
-            if type(slot) is Child:
-                todo.append((slot.version, path + bytes((index,))))
-    return found
-
-
-def test_a_store_keeps_the_lag_it_started_with(store: LmdbStore) -> None:
-    state = AuthenticatedState(store, SHA, prune_lag=5)
-    state.commit(state.prepare_changes(None, [(b"k", b"v")]))
-    assert AuthenticatedState(store, SHA).prune_lag == 5
-    assert AuthenticatedState(store, SHA, prune_lag=5).prune_lag == 5
-    with pytest.raises(ValueError, match="prune_lag 5"):
-        AuthenticatedState(store, SHA, prune_lag=6)
-    with pytest.raises(ValueError, match="at least 1"):
-        AuthenticatedState(store, SHA, prune_lag=0)
-
-
-def test_a_new_store_takes_the_default_lag(store: LmdbStore) -> None:
-    assert AuthenticatedState(store, SHA).prune_lag == PRUNE_LAG_DEFAULT
-
-
-@pytest.mark.parametrize("raw", [b"", b"\x00" * 15, struct.pack(">QQ", 0, 0)])
-def test_a_malformed_generations_record_is_corruption(store: LmdbStore, raw: bytes) -> None:
-    with store.write() as txn:
-        txn.put(TABLES["meta"], b"generations", raw)
-    with pytest.raises(StateCorruption, match="generations"):
-        AuthenticatedState(store, SHA)
-
-
-def test_a_store_from_before_generations_is_pruned_safely(store: LmdbStore) -> None:
-    """Pages written before a store adopts generations go one by one when replaced;
-    its later versions are pruned by generation."""
-    # A start so far away that nothing is pruned by generation: the behaviour of
-    # the builds before it, whose stale lists name every replaced page.
-    with store.write() as txn:
-        txn.put(TABLES["meta"], b"generations", struct.pack(">QQ", 2**62, 2))
-    rng, model = random.Random(7), {}
-    state = AuthenticatedState(store, SHA, window=WINDOW)
-    for _ in range(8):
-        _commit(state, model, rng)
-    with store.write() as txn:  # those builds never wrote the record
-        txn.delete(TABLES["meta"], b"generations")
-    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=2)
-    first = 8
-    assert state.refresh_version(first + 1) is None
-    assert state.refresh_version(first + 2) == first
-    for _ in range(40):
-        _commit(state, model, rng)
-        latest, oldest = state.latest_version, state.oldest_version
-        assert latest is not None and oldest is not None
-        with store.read() as txn:
-            reached = set().union(*(_reached(state, txn, v) for v in range(oldest, latest + 1)))
-            stored = [key for key, _raw in txn.scan(TABLES["nodes"])]
-        old_pages = {key for key in stored if struct.unpack_from(">Q", key)[0] < first}
-        assert old_pages == {key for key in reached if struct.unpack_from(">Q", key)[0] < first}
-        newest_gone = oldest - 2  # versions up to oldest - lag are deleted whole
-        assert all(not first <= struct.unpack_from(">Q", k)[0] <= newest_gone for k in stored)
-    assert state.root() == compute_root(SHA, model)
-    key = next(iter(model))
-    value, proof = state.prove(key, state.oldest_version)
-    assert verify_state_proof(SHA, state.root(state.oldest_version), key, value, proof)
-    assert AuthenticatedState(store, SHA).prune_lag == 2  # recorded by the first commit

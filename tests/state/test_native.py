@@ -318,8 +318,10 @@ def test_malformed_changes_are_refused() -> None:
         _treecore.apply(CHANGE, None, 1, fetch, SHA.hash, b"", b"", 65)
 
 
-def _refresh(refreshes: list[bytes], refresh_version: int | None = 0) -> list[tuple[bytes, bytes]]:
-    """Refresh version 0 of a tree whose root page (version 0) has a child at slot 12."""
+def _refresh(
+    refreshes: list[bytes], refresh_versions: tuple[int, ...] = (0,)
+) -> list[tuple[bytes, bytes]]:
+    """Refresh versions (0) of a tree whose root page (version 0) has a child at slot 12."""
     fetch = {bytes(8): _root_page(), bytes(8) + b"\x0c": _child_page()}.__getitem__
     return _treecore.apply(  # type: ignore[no-any-return]
         [],
@@ -331,7 +333,7 @@ def _refresh(refreshes: list[bytes], refresh_version: int | None = 0) -> list[tu
         H.node_prefix,
         32,
         None,
-        refresh_version,
+        refresh_versions,
         refreshes,
     )[1]
 
@@ -351,10 +353,14 @@ def test_malformed_refreshes_are_refused() -> None:
     for unsorted in ([b"\x0c", b""], [b"\x0c", b"\x0c"], [b"\x0c\x01", b"\x0c"]):
         with pytest.raises(ValueError, match="sorted"):
             _refresh(unsorted)
-    with pytest.raises(ValueError, match="without refresh_version"):
-        _refresh([b""], None)
+    with pytest.raises(ValueError, match="without refresh_versions"):
+        _refresh([b""], ())
     with pytest.raises(OverflowError):
-        _refresh([b""], -1)
+        _refresh([b""], (-1,))
+    with pytest.raises(ValueError, match="too many"):
+        _refresh([b""], tuple(range(17)))
+    with pytest.raises(TypeError):
+        _refresh([b""], 0)  # type: ignore[arg-type]
 
 
 def test_a_refresh_copies_what_the_tree_reaches_and_nothing_else() -> None:
@@ -367,7 +373,9 @@ def test_a_refresh_copies_what_the_tree_reaches_and_nothing_else() -> None:
     child = root.slots[12]
     assert isinstance(child, Child) and child.version == 1
     # A refresh of another version reaches nothing here: no page is written.
-    assert _refresh([b"\x0c"], 7) == []
+    assert _refresh([b"\x0c"], (7,)) == []
+    # Among several refreshed versions, version 0 is one: the same copies.
+    assert _refresh([b"", b"\x0c", b"\x0d"], (9, 0, 4)) == pages
 
 
 def test_error_paths_leak_neither_references_nor_memory() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import struct
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -21,12 +20,11 @@ from chaincity.state import (
     namespaced_key,
     verify_state_proof,
 )
-from chaincity.state.kv import ReadTxn
-from chaincity.state.tree import Child
+from tests.state.generation_checks import check_generations
 
 SUITE = get_suite("ed25519-sha256")
 WINDOW = 3
-LAG = 2  # small, so that commits refresh and delete whole versions many times over
+LAG = 2  # small, so that generations are copied forward and deleted many times over
 NAMESPACES = st.sampled_from(["bank", "land", "b"])
 KEYS = st.binary(min_size=1, max_size=3)
 VALUES = st.binary(max_size=8)
@@ -113,19 +111,7 @@ class StateMachine(RuleBasedStateMachine):
         self.commit()
 
     def _check_generations(self) -> None:
-        """Every retained version's tree is whole and holds no page older than its lag;
-        the node table holds no page of a version that no retained version can reach."""
-        latest, oldest = self.state.latest_version, self.state.oldest_version
-        assert latest is not None and oldest is not None
-        with self.store.read() as txn:
-            for version in range(oldest, latest + 1):
-                pages = _tree_pages(self.state, txn, version)
-                assert min(pages) >= max(0, version - LAG + 1), (version, sorted(pages))
-            kept = {
-                struct.unpack_from(">Q", key)[0]
-                for key, _raw in txn.scan(self.state.tables["nodes"])
-            }
-        assert min(kept) >= max(0, oldest - LAG + 1), (oldest, sorted(kept))
+        check_generations(self.state, self.store)
 
     @precondition(lambda self: bool(self.history))
     @rule(ns=NAMESPACES, key=KEYS, back=st.integers(0, WINDOW + 1))
@@ -189,20 +175,6 @@ class StateMachine(RuleBasedStateMachine):
         for full, value in list(self.pending.items())[:8]:
             ns = full[1 : 1 + full[0]].decode()
             assert self.view.namespace(ns).get(full[1 + full[0] :]) == value
-
-
-def _tree_pages(state: AuthenticatedState, txn: ReadTxn, version: int) -> set[int]:
-    """The versions of the pages ``version``'s tree reaches (a missing page raises)."""
-    found: set[int] = set()
-    todo = [(state.root_ref(txn, version)[1], b"")]
-    while todo:
-        page_version, path = todo.pop()
-        found.add(page_version)
-        page = state.load_page(txn, page_version, path)
-        for index, slot in enumerate(page.slots):
-            if type(slot) is Child:
-                todo.append((slot.version, path + bytes((index,))))
-    return found
 
 
 StateMachine.TestCase.settings = settings(

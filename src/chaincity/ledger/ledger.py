@@ -105,9 +105,9 @@ class Ledger:
         self._t["pending"] = f"{chain_id}/pending"
         store.open_tables([*self._t.values(), CHAINS_TABLE])
         extra = {} if page_cache_max is None else {"page_cache_max": page_cache_max}
-        self.state = AuthenticatedState(
-            store, suite, prefix=f"{chain_id}/", window=window, prune_lag=prune_lag, **extra
-        )
+        if prune_lag is not None:
+            extra["prune_lag"] = prune_lag
+        self.state = AuthenticatedState(store, suite, prefix=f"{chain_id}/", window=window, **extra)
         self._register_suite()
         with store.read() as txn:
             raw = txn.get(self._t["meta"], b"height")

@@ -32,6 +32,10 @@
 #define HASH_MAX 64
 #define DEPTH_MAX 64 /* pages: a 256-bit key hash has 64 nibbles */
 #define SMALL_LEAVES 8
+#define REFRESH_VERSIONS_MAX 16
+/* apply_page's result: the slots whose hash changed (low 16 bits), and the slots that
+ * now name a copy of the same page (high 16 bits: rewritten, nothing to rehash). */
+#define HASHED(mask) ((unsigned)(mask)&0xFFFFu)
 
 /* The slots under each position of a page (heap numbering: 1 is the top, p has
  * children 2p and 2p + 1, 16..31 are the slots). */
@@ -77,8 +81,8 @@ typedef struct {
     Py_ssize_t node_prefix_len;
     Py_ssize_t hs;
     int depth_max;
-    int refreshing; /* whether refresh_version is set */
-    unsigned char refresh_version[8];
+    int refresh_count; /* refreshed versions, sorted, be64 each */
+    unsigned char refresh_versions[REFRESH_VERSIONS_MAX][8];
     unsigned char version[8];
     unsigned char path[DEPTH_MAX + 1];
     unsigned char zero[HASH_MAX];
@@ -339,10 +343,13 @@ static int load_page(Writer *w, const unsigned char *reference, int depth) {
     return key == NULL ? -1 : mark_stale(w, key);
 }
 
-/* Compare a child's version with the refreshed one: <0 older, 0 the same, >0 newer;
- * always "older" when nothing is refreshed (nothing under it needs a look). */
+/* A child's version against the refreshed ones: -1 older than all of them (nothing
+ * under it needs a look; always so when nothing is refreshed), 0 one of them, 1 else. */
 static int refresh_order(const Writer *w, const unsigned char *reference) {
-    return w->refreshing ? memcmp(reference, w->refresh_version, 8) : -1;
+    if (w->refresh_count == 0 || memcmp(reference, w->refresh_versions[0], 8) < 0) return -1;
+    for (int i = 0; i < w->refresh_count; i++)
+        if (memcmp(reference, w->refresh_versions[i], 8) == 0) return 0;
+    return 1;
 }
 
 static void set_empty(Page *pg, int index) {
@@ -377,7 +384,7 @@ static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t c
         refresh_count--;
     }
     int byte_at = depth >> 1, shift = (depth & 1) ? 0 : 4;
-    unsigned dirty = 0;
+    unsigned dirty = 0, copied = 0;
     Py_ssize_t start = 0, refresh_start = 0;
     while (start < count || refresh_start < refresh_count) {
         /* Sorted paths sharing this page's path, the page's own dropped: each is
@@ -401,12 +408,12 @@ static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t c
             int changed = refresh_slot(w, depth, index, refreshes + refresh_start,
                                        refresh_end - refresh_start);
             if (changed < 0) return -1;
-            if (changed) dirty |= 1u << index;
+            if (changed) copied |= 1u << index;
         }
         start = end;
         refresh_start = refresh_end;
     }
-    return (long)dirty;
+    return (long)(dirty | (copied << 16));
 }
 
 /* Put the finished page at depth + 1 into slot `index` of the page at `depth`:
@@ -456,7 +463,8 @@ static Py_ssize_t gather_leaves(Writer *w, const Page *pg, int index, const Chan
 }
 
 /* Refresh under slot `index` of the page at `depth` (no changes there): returns 1 if
- * the slot now names a copy, 0 if it is unchanged, -1 on error. */
+ * the slot now names a copy (same hash, new version), 0 if it is unchanged, -1 on
+ * error. */
 static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshes,
                         Py_ssize_t refresh_count) {
     Page *pg = &w->stack[depth];
@@ -473,7 +481,7 @@ static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshe
         return dirty < 0 ? -1 : 0;
     }
     if (order > 0 && mark_stale(w, key) < 0) return -1;
-    return finish(w, depth, index, (unsigned)dirty) < 0 ? -1 : 1;
+    return finish(w, depth, index, HASHED(dirty)) < 0 ? -1 : 1;
 }
 
 static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count,
@@ -484,7 +492,7 @@ static int update_slot(Writer *w, int depth, int index, const Change *changes, P
         if (refresh_order(w, pg->slot[index]) < 0) refresh_count = 0;
         if (load_page(w, pg->slot[index], depth + 1) < 0) return -1;
         long dirty = apply_page(w, depth + 1, changes, count, refreshes, refresh_count);
-        return dirty < 0 ? -1 : finish(w, depth, index, (unsigned)dirty);
+        return dirty < 0 ? -1 : finish(w, depth, index, HASHED(dirty));
     }
     if (count == 1) { /* the common case at the bottom of a batch */
         const Change *change = &changes[0];
@@ -516,7 +524,7 @@ static int update_slot(Writer *w, int depth, int index, const Change *changes, P
         Page *sub = &w->stack[depth + 1];
         sub->occupied = sub->leaves = sub->has_inner = 0;
         long dirty = apply_page(w, depth + 1, leaves, found, NULL, 0);
-        result = dirty < 0 ? -1 : finish(w, depth, index, (unsigned)dirty);
+        result = dirty < 0 ? -1 : finish(w, depth, index, HASHED(dirty));
     }
     if (leaves != small) PyMem_Free(leaves);
     return result;
@@ -552,6 +560,38 @@ malformed:
     PyErr_SetString(PyExc_TypeError,
                     "each change must be (key hash, value hash or None) of hash_size bytes");
     return NULL;
+}
+
+/* The refreshed versions (a sequence of at most REFRESH_VERSIONS_MAX ints), sorted. */
+static int read_refresh_versions(Writer *w, PyObject *versions_in) {
+    if (versions_in == NULL || versions_in == Py_None) return 0;
+    PyObject *items = PySequence_Tuple(versions_in);
+    if (items == NULL) return -1;
+    Py_ssize_t count = PyTuple_GET_SIZE(items);
+    if (count > REFRESH_VERSIONS_MAX) {
+        Py_DECREF(items);
+        PyErr_SetString(PyExc_ValueError, "too many refresh_versions");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        unsigned long long version = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(items, i));
+        if (version == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_DECREF(items);
+            return -1;
+        }
+        unsigned char be[8];
+        for (int b = 0; b < 8; b++) be[b] = (unsigned char)(version >> (56 - 8 * b));
+        /* Insertion into the sorted array: a handful of versions at most. */
+        int at = w->refresh_count;
+        while (at > 0 && memcmp(w->refresh_versions[at - 1], be, 8) > 0) {
+            memcpy(w->refresh_versions[at], w->refresh_versions[at - 1], 8);
+            at--;
+        }
+        memcpy(w->refresh_versions[at], be, 8);
+        w->refresh_count++;
+    }
+    Py_DECREF(items);
+    return 0;
 }
 
 /* Check the refresh paths (nibbles, strictly sorted) and point into them. */
@@ -626,7 +666,7 @@ static int update_root(Writer *w, PyObject *root_version, const Change *changes,
         return 0;
     }
     if (key != NULL && mark_stale(w, key) < 0) return -1;
-    if (rehash(w, pg, (unsigned)dirty) < 0) return -1;
+    if (rehash(w, pg, HASHED(dirty)) < 0) return -1;
     return write_page(w, 0, root) < 0 ? -1 : 1;
 }
 
@@ -687,19 +727,19 @@ static void clear_writer(Writer *w) {
 
 PyDoc_STRVAR(apply_doc,
              "apply(changes, root_version, version, fetch, hash_fn, leaf_prefix, node_prefix,"
-             " hash_size, hash_ctor=None, refresh_version=None, refreshes=())\n--\n\n"
+             " hash_size, hash_ctor=None, refresh_versions=(), refreshes=())\n--\n\n"
              "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
              "was written at root_version (None: an empty tree) as version `version`.\n"
              "fetch(node_key) returns an encoded page; hash_fn is the suite's hash;\n"
              "hash_ctor, if given, a constructor whose ctor(data).digest() is hash_fn(data).\n"
-             "refreshes: sorted paths of the pages refresh_version wrote; those the new tree\n"
+             "refreshes: sorted paths of the pages refresh_versions wrote; those the new tree\n"
              "reaches are copied into `version`.\n"
              "Returns (root hash, [(node key, encoded page)], [replaced node key]); no pages\n"
              "if nothing changed.");
 
 static PyObject *apply(PyObject *module, PyObject *args) {
     PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn, *hash_ctor = Py_None;
-    PyObject *refresh_in = Py_None, *refreshes_in = NULL;
+    PyObject *refresh_in = NULL, *refreshes_in = NULL;
     Py_buffer leaf_prefix, node_prefix;
     Py_ssize_t hash_size;
     (void)module;
@@ -726,16 +766,11 @@ static PyObject *apply(PyObject *module, PyObject *args) {
     if (items == NULL) goto done;
     changes = read_changes(&w, items, PyTuple_GET_SIZE(items));
     if (changes == NULL) goto done;
-    if (refresh_in != Py_None) {
-        unsigned long long refresh = PyLong_AsUnsignedLongLong(refresh_in);
-        if (refresh == (unsigned long long)-1 && PyErr_Occurred()) goto done;
-        for (int i = 0; i < 8; i++) w.refresh_version[i] = (unsigned char)(refresh >> (56 - 8 * i));
-        w.refreshing = 1;
-    }
+    if (read_refresh_versions(&w, refresh_in) < 0) goto done;
     refresh_items = refreshes_in == NULL ? PyTuple_New(0) : PySequence_Tuple(refreshes_in);
     if (refresh_items == NULL) goto done;
-    if (!w.refreshing && PyTuple_GET_SIZE(refresh_items) > 0) {
-        PyErr_SetString(PyExc_ValueError, "refreshes given without refresh_version");
+    if (w.refresh_count == 0 && PyTuple_GET_SIZE(refresh_items) > 0) {
+        PyErr_SetString(PyExc_ValueError, "refreshes given without refresh_versions");
         goto done;
     }
     refreshes = read_refreshes(&w, refresh_items, PyTuple_GET_SIZE(refresh_items));

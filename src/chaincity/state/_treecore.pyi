@@ -12,6 +12,6 @@ def apply(
     node_prefix: bytes,
     hash_size: int,
     hash_ctor: Callable[[bytes], HashState] | None = None,
-    refresh_version: int | None = None,
+    refresh_versions: Sequence[int] = (),
     refreshes: Sequence[bytes] = (),
 ) -> tuple[bytes, list[tuple[bytes, bytes]], list[bytes]]: ...

@@ -14,20 +14,11 @@ Tables (``<prefix>`` is chain-scoped):
 - ``nodes``: be64(version) + nibble path -> page (see tree.py)
 - ``values``: be16(len) + key + be64(~version) -> 0x01 + value, or 0x00 (deleted)
 - ``stale``: be64(version) -> value keys replaced at that version (and node keys
-  of pages older than pruning by generation, see below)
+  of replaced pages written before generations were counted)
 - ``roots``: be64(version) -> root hash + be64(version of the root page), kept forever
-- ``meta``: ``latest`` and ``oldest`` retained version; ``generations``: the first
-  version pruned by generation and the lag
-
-Pruning by generation. A replaced page is not deleted on its own (that would
-dirty a random LMDB page per page replaced). Instead, version ``v`` also
-*refreshes* version ``g = v - lag``: the pages of ``g`` that its tree still
-reaches are copied into ``v`` (writer.py), so that from ``v`` on no tree reaches
-a page of ``g``. Once ``g + lag`` is the oldest retained version or older, no
-retained version reaches ``g`` either, and all of ``g``'s pages go as one key
-range (they share the prefix be64(g)). The disk holds the latest tree and the
-pages of at most ``lag + window`` versions. Pages written before a store
-adopted this (``generations_from``) are pruned one by one as before.
+- ``meta``: ``latest`` and ``oldest`` retained version, ``generations_from``
+- ``gens``, ``due``, ``dying``: page counts of generations (see generations.py),
+  by which replaced tree pages are deleted a whole version at a time
 """
 
 from __future__ import annotations
@@ -44,6 +35,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chaincity.crypto import CryptoSuite
+from chaincity.state.generations import CLEAN_AGE_DEFAULT, Generations
 from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
 from chaincity.state.page import Page
 from chaincity.state.tree import (
@@ -63,13 +55,11 @@ KEY_SIZE_MAX = 256  # namespace included
 VALUE_SIZE_MAX = 64 * 1024
 CHANGES_MAX = 1_000_000  # per version
 WINDOW_DEFAULT = 128
-PRUNE_LAG_DEFAULT = 128  # versions; see "Pruning by generation" above
 PAGE_CACHE_DEFAULT = 1_000_000  # pages: the latest tree of about 2.7*10^6 keys (0.36 a key)
 U64_MAX = 2**64 - 1
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
-_GENERATIONS = struct.Struct(">QQ")  # first version pruned by generation, lag
 _TOMBSTONE = b"\x00"
 _PRESENT = b"\x01"
 
@@ -97,7 +87,8 @@ def check_value(value: bytes) -> None:
 
 
 def table_names(prefix: str) -> dict[str, str]:
-    return {t: f"{prefix}state.{t}" for t in ("nodes", "values", "stale", "roots", "meta")}
+    tables = ("nodes", "values", "stale", "roots", "meta", "gens", "due", "dying")
+    return {t: f"{prefix}state.{t}" for t in tables}
 
 
 def _node_key(version: int, path: bytes) -> bytes:
@@ -141,17 +132,13 @@ class AuthenticatedState:
         page_cache_max: int = PAGE_CACHE_DEFAULT,
         # int only because Ledger passes its options as **dict[str, int]: 1 means True.
         native: bool | int | None = None,
-        prune_lag: int | None = None,
+        prune_lag: int = CLEAN_AGE_DEFAULT,
     ) -> None:
         """``native``: update the tree with the C routine (True), the Python writer
         (False), or the C routine where it is built (None). ``prune_lag``: the versions
-        after which a version's pages still in use are copied forward (None: the
-        store's own, or the default for a new store); a store keeps the lag it started
-        with, and another one is refused."""
+        before a sparse generation's pages are copied forward (generations.py)."""
         if window < 1:
             raise ValueError("window must be at least 1 version")
-        if prune_lag is not None and prune_lag < 1:
-            raise ValueError("prune_lag must be at least 1 version")
         if native and NATIVE_APPLY is None:
             raise ValueError("the native tree routine (chaincity.state._treecore) is not built")
         self._native = NATIVE_APPLY if native is None or native else None
@@ -168,20 +155,7 @@ class AuthenticatedState:
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
             self._oldest = self._read_meta(txn, b"oldest")
-            generations = txn.get(self._tables["meta"], b"generations")
-        if generations is None:  # a new store, or one written before pruning by generation
-            self._generations_from = 0 if self._latest is None else self._latest + 1
-            self._lag = PRUNE_LAG_DEFAULT if prune_lag is None else prune_lag
-        elif len(generations) != _GENERATIONS.size:
-            raise StateCorruption("state meta 'generations' is malformed")
-        else:
-            first, lag = _GENERATIONS.unpack(generations)
-            self._generations_from, self._lag = int(first), int(lag)
-            if self._lag < 1:
-                raise StateCorruption("state meta 'generations' has a lag of 0")
-            if prune_lag is not None and prune_lag != self._lag:
-                raise ValueError(f"this state was written with prune_lag {self._lag}")
-        self._generations_stored = generations is not None
+            self._generations = Generations.open(txn, self._tables, self._latest, prune_lag)
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
@@ -230,8 +204,8 @@ class AuthenticatedState:
         return self._oldest
 
     @property
-    def prune_lag(self) -> int:
-        return self._lag
+    def generations(self) -> Generations:
+        return self._generations
 
     def root(self, version: int | None = None) -> bytes:
         """The root of ``version`` (default latest); roots of pruned versions stay readable."""
@@ -485,35 +459,17 @@ class AuthenticatedState:
         update.changed_keys = len(tree_changes)
         return update, tree_changes
 
-    def refresh_version(self, version: int) -> int | None:
-        """The old version that ``version`` refreshes, if any (see the module's doc)."""
-        old = version - self._lag
-        return old if old >= self._generations_from else None
-
-    def _refreshes(self, txn: ReadTxn, old: int | None) -> list[bytes]:
-        """The paths of the pages version ``old`` wrote, in order (keys only)."""
-        if old is None:
-            return []
-        start = _U64.pack(old)
-        keys = txn.keys_between(self._tables["nodes"], start, _U64.pack(old + 1))
-        return [key[8:] for key in keys]
-
     def _update_tree(self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges) -> None:
         root: Child | None = None
-        old = self.refresh_version(update.version)
+        refreshed, refreshes = self._generations.to_refresh(txn, update.version)
         if update.base is not None:
             root_hash, root_page_version = self._root_ref(txn, update.base)
             update.root, update.root_page_version = root_hash, root_page_version
             root = Child(root_page_version, root_hash)
-            # The root page is the newest page of its tree: older than ``old``, the tree
-            # holds nothing of it to refresh.
-            if not changes and (old is None or root_page_version < old):
-                return
-        refreshes = self._refreshes(txn, old)
         if root is not None and not changes and not refreshes:
             return  # (the first version writes a root page even when it is empty)
         if self._native is not None:
-            self._update_tree_native(self._native, txn, update, changes, root, old, refreshes)
+            self._update_tree_native(self._native, txn, update, changes, root, refreshed, refreshes)
             return
         writer = TreeWriter(
             self._hasher,
@@ -522,7 +478,7 @@ class AuthenticatedState:
             update.pages,
             update.decoded_pages,
             update.stale.nodes,
-            old,
+            refreshed,
         )
         root_hash, written = writer.update_root(root, changes, refreshes)
         update.root = root_hash
@@ -536,7 +492,7 @@ class AuthenticatedState:
         update: StateUpdate,
         changes: TreeChanges,
         root: Child | None,
-        old: int | None,
+        refreshed: list[int],
         refreshes: list[bytes],
     ) -> None:
         hasher, cache = self._hasher, self._cache
@@ -555,7 +511,7 @@ class AuthenticatedState:
             hasher.node_prefix,
             hasher.size,
             hasher.hash_ctor,
-            old,
+            refreshed,
             refreshes,
         )
         update.root, update.pages = root_hash, pages
@@ -575,12 +531,9 @@ class AuthenticatedState:
         # appended in order, they fill LMDB pages densely with no search or split.
         txn.put_many(tables["nodes"], sorted(update.pages), append=True)
         txn.put_many(tables["values"], sorted(update.values))
-        stale = update.stale
-        if self._generations_from:  # only pages from before generations go one by one
-            first = _U64.pack(self._generations_from)
-            stale = _StaleList([key for key in stale.nodes if key[:8] < first], stale.values)
-        else:
-            stale = _StaleList([], stale.values)
+        generations = self._generations
+        generations.record(txn, update.version, len(update.pages), update.stale.nodes)
+        stale = _StaleList(generations.uncounted(update.stale.nodes), update.stale.values)
         if stale.nodes or stale.values:
             txn.put(tables["stale"], _U64.pack(update.version), msgspec.msgpack.encode(stale))
         ref = update.root + _U64.pack(update.root_page_version)
@@ -588,23 +541,8 @@ class AuthenticatedState:
         txn.put(tables["meta"], b"latest", _U64.pack(update.version))
         oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._prune(txn, oldest)
-        self._prune_generations(txn, oldest)
+        generations.delete_dead(txn, oldest)
         txn.put(tables["meta"], b"oldest", _U64.pack(oldest))
-        if not self._generations_stored:
-            generations = _GENERATIONS.pack(self._generations_from, self._lag)
-            txn.put(tables["meta"], b"generations", generations)
-
-    def _prune_generations(self, txn: WriteTxn, oldest: int) -> None:
-        """Delete every version ``g`` with ``g + lag <= oldest`` as one key range.
-
-        Version ``g + lag`` copied forward every page of ``g`` its tree reached, and each
-        later tree is built from that one, so no version from ``g + lag`` on reaches ``g``;
-        with ``oldest`` at ``g + lag`` or later, no retained version does. Versions before
-        ``generations_from`` were never refreshed and are left to the stale lists."""
-        stop = oldest - self._lag + 1
-        if stop > self._generations_from:
-            start = _U64.pack(self._generations_from)
-            txn.delete_between(self._tables["nodes"], start, _U64.pack(stop))
 
     def _prune(self, txn: WriteTxn, oldest: int) -> None:
         """Drop what only versions before ``oldest`` could reach."""
@@ -629,7 +567,7 @@ class AuthenticatedState:
         self._release_snapshot()  # it shows the version before: never read it again
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
-        self._generations_stored = True
+        self._generations.committed()
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps
         # the cache to about the latest tree, which is what updates read.

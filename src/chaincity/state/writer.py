@@ -8,15 +8,16 @@ keys of the pages they replace. :class:`TreeWriter` is the reference;
 hashing through the suite's callable or, where the suite has one, its C hash
 constructor.
 
-An update may also *refresh* an old version ``g``: given the paths of the
-pages ``g`` wrote (sorted), it copies into the new version every one of them
+An update may also *refresh* a few old versions: given the paths of the pages
+they wrote (sorted), it copies into the new version every one of those pages
 that the new tree still reaches, with the parents above it (a copy has a new
 node key, so its parent's reference changes; no hash does). The walk follows
 the refresh paths together with the changes, in one traversal, and descends
-only into child pages written at ``g`` or later: a page is never newer than
-its parent, so nothing under an older child can be of ``g``. Afterwards the
-new tree reaches no page of ``g`` (pages never move: a page's node key holds
-its path), which is what lets the store delete ``g`` as one key range.
+only into child pages written at the oldest refreshed version or later: a page
+is never newer than its parent, so nothing under an older child can be one of
+them. Afterwards the new tree reaches no page of those versions (pages never
+move: a page's node key holds its path), which is what lets the store delete
+each of them as one key range.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ NativeApply = Callable[
         bytes,
         int,
         Callable[[bytes], HashState] | None,
-        int | None,
+        list[int],
         list[bytes],
     ],
     tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
@@ -75,6 +76,7 @@ class TreeWriter:
         "_pages",
         "_prefix",
         "_refresh",
+        "_refresh_min",
         "_stale",
         "_version",
     )
@@ -87,11 +89,11 @@ class TreeWriter:
         pages: list[tuple[bytes, bytes]],
         decoded: list[Page],
         stale: list[bytes],
-        refresh_version: int | None = None,
+        refresh_versions: Sequence[int] = (),
     ) -> None:
         """Pages written go to ``pages`` (node key, encoding) and ``decoded``; the node
         keys of the pages they replace to ``stale``. ``page_at`` reads a committed page.
-        ``refresh_version``: the old version whose reachable pages are copied forward."""
+        ``refresh_versions``: the old versions whose reachable pages are copied forward."""
         self._hasher = hasher
         self._page_at = page_at
         self._version = version
@@ -99,8 +101,9 @@ class TreeWriter:
         self._pages = pages
         self._decoded = decoded
         self._stale = stale
-        # No page is older than version -1: without a refresh, no child is ever refreshed.
-        self._refresh = -1 if refresh_version is None else refresh_version
+        self._refresh = frozenset(refresh_versions)
+        # Without a refresh, every page is "older than the oldest refreshed": none is looked at.
+        self._refresh_min = min(refresh_versions, default=2**64)
 
     def update_root(
         self,
@@ -112,13 +115,12 @@ class TreeWriter:
         (None: an empty tree); returns the root hash and whether a root page was written.
         The root page is written whenever anything changed, and for an empty tree (it
         never collapses)."""
-        refresh = self._refresh
         if root is None:
             page, order = Page.empty(), -1
         else:
             node_key = root.raw[:8]
             page = self._page_at(node_key).copy()
-            order = (root.version > refresh) - (root.version < refresh)
+            order = self._order(root.version)
             if changes or order == 0:
                 self._stale.append(node_key)
         dirty = self.apply(page, 0, b"", changes, refreshes if order >= 0 else ())
@@ -128,6 +130,12 @@ class TreeWriter:
             self._stale.append(root.raw[:8])
         page.rehash(self._hasher, dirty)
         return self.write_page(page, b""), True
+
+    def _order(self, version: int) -> int:
+        """-1: older than every refreshed version; 0: refreshed; 1: newer than one."""
+        if version < self._refresh_min:
+            return -1
+        return 0 if version in self._refresh else 1
 
     def apply(
         self,
@@ -207,11 +215,11 @@ class TreeWriter:
         self, slot: Slot, depth: int, path: bytes, refreshes: Sequence[bytes]
     ) -> Slot:
         """The slot after refreshing under it (the same object if nothing is copied)."""
-        if type(slot) is not Child or slot.version < self._refresh:
-            return slot  # a leaf, or a page older than the refreshed version: nothing of it
+        if type(slot) is not Child or slot.version < self._refresh_min:
+            return slot  # a leaf, or a page older than the refreshed versions: none below
         node_key = slot.raw[:8] + path
         page = self._page_at(node_key).copy()
-        if slot.version == self._refresh:  # reached: copied whatever is below
+        if slot.version in self._refresh:  # reached: copied whatever is below
             self._stale.append(node_key)
             return self._finish(page, self.apply(page, depth, path, (), refreshes), path)
         dirty = self.apply(page, depth, path, (), refreshes)
@@ -232,7 +240,7 @@ class TreeWriter:
             node_key = slot.raw[:8] + path  # be64(version) + path
             page = self._page_at(node_key).copy()
             self._stale.append(node_key)
-            if slot.version < self._refresh:
+            if slot.version < self._refresh_min:
                 refreshes = ()
             return self._finish(page, self.apply(page, depth, path, changes, refreshes), path)
         if len(changes) == 1:  # the common case at the bottom of a batch

@@ -1,0 +1,161 @@
+"""Pruning by generation: a version's tree pages are deleted together, as one range.
+
+A version's write transaction appends the pages it writes (a *generation*: they
+share the node-key prefix be64(version)). Deleting a replaced page on its own
+would dirty a random LMDB page for every page replaced; instead each generation
+counts its pages still in the latest tree (``gens``: written, then one less for
+every page of it a later version replaces, which the tree writer reports). A
+generation whose count reaches zero at version ``r`` is reached by no tree from
+``r`` on, and is deleted as one key range once ``r`` is the oldest retained
+version or older (``dying``, ordered by ``r``).
+
+Most generations die on their own: a busy key's pages are soon replaced. What
+lingers are pages under keys that rarely change. A generation at least ``age``
+versions old whose live pages have fallen to half of what it wrote or fewer
+(``due``) is *refreshed*: a version copies those pages forward into itself,
+with their parents (writer.py), which replaces them and lets the generation
+die. Copying only sparse generations bounds both costs: a page is copied
+only out of a generation that is at least half garbage, and every generation
+kept holds at least as many live pages as dead ones, so the disk holds at
+most about twice the latest tree, plus the pages of the last ``age`` versions
+(and the retained window).
+
+Counts are exact because the writer reports every page that leaves the tree,
+exactly once: pages never change, and a page a version stops reaching is never
+reached again. Everything here happens in the version's own write transaction.
+Pages written before a store adopted generations (``generations_from``) have no
+count; they are deleted one by one, from the stale lists, as before.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Sequence
+
+from chaincity.state.kv import ReadTxn, WriteTxn
+from chaincity.state.tree import StateCorruption
+
+CLEAN_AGE_DEFAULT = 128  # versions before a sparse generation is copied forward
+CLEAN_PER_VERSION = 2  # generations refreshed by one version, at most
+DEAD_PER_COMMIT = 64  # generations deleted by one commit, at most (the rest wait)
+
+_U64 = struct.Struct(">Q")
+_COUNTS = struct.Struct(">QQ")  # live pages, pages written
+_FIRST_KEY = b"generations_from"
+
+
+class Generations:
+    """The page counts of one state's generations, kept in its tables."""
+
+    def __init__(self, tables: dict[str, str], first: int, age: int, *, stored: bool) -> None:
+        """``first``: the first version counted; ``stored``: whether it is recorded."""
+        if age < 1:
+            raise ValueError("the age before copying pages forward must be at least 1 version")
+        self._tables = tables
+        self._first = first
+        self._first_key = _U64.pack(first)
+        self._age = age
+        self._stored = stored
+
+    @classmethod
+    def open(
+        cls, txn: ReadTxn, tables: dict[str, str], latest: int | None, age: int
+    ) -> Generations:
+        raw = txn.get(tables["meta"], _FIRST_KEY)
+        if raw is None:  # a new store, or one written before generations: count from now
+            return cls(tables, 0 if latest is None else latest + 1, age, stored=False)
+        if len(raw) != _U64.size:
+            raise StateCorruption("state meta 'generations_from' is malformed")
+        return cls(tables, _U64.unpack(raw)[0], age, stored=True)
+
+    @property
+    def first(self) -> int:
+        return self._first
+
+    @property
+    def age(self) -> int:
+        return self._age
+
+    def to_refresh(self, txn: ReadTxn, version: int) -> tuple[list[int], list[bytes]]:
+        """The generations ``version`` copies forward, and the paths of their pages
+        (sorted, each once; dead pages among them are skipped by the writer)."""
+        newest = version - self._age
+        if newest < self._first:
+            return [], []
+        chosen: list[int] = []
+        for key, _raw in txn.scan(self._tables["due"]):
+            generation = _U64.unpack(key)[0]
+            if generation > newest or len(chosen) >= CLEAN_PER_VERSION:
+                break
+            chosen.append(generation)
+        nodes = self._tables["nodes"]
+        paths: list[bytes] = []
+        for generation in chosen:
+            start = _U64.pack(generation)
+            paths += [key[8:] for key in txn.keys_between(nodes, start, _U64.pack(generation + 1))]
+        if len(chosen) > 1:
+            paths = sorted(set(paths))
+        return chosen, paths
+
+    def uncounted(self, replaced: Sequence[bytes]) -> list[bytes]:
+        """The replaced node keys of pages written before generations were counted."""
+        if not self._first:
+            return []
+        first = self._first_key
+        return [key for key in replaced if key[:8] < first]
+
+    def record(self, txn: WriteTxn, version: int, written: int, replaced: Sequence[bytes]) -> None:
+        """Count ``version``'s pages and the pages it replaced (inside its transaction)."""
+        tables = self._tables
+        gens, due = tables["gens"], tables["due"]
+        if not self._stored:
+            txn.put(tables["meta"], _FIRST_KEY, self._first_key)
+        if written and version >= self._first:
+            txn.put(gens, _U64.pack(version), _COUNTS.pack(written, written))
+        first = self._first_key
+        for prefix, count in Counter(key[:8] for key in replaced).items():
+            if prefix < first:
+                continue
+            raw = txn.get(gens, prefix)
+            if raw is None or len(raw) != _COUNTS.size:
+                raise StateCorruption(f"page count of version {_U64.unpack(prefix)[0]} is missing")
+            live, total = _COUNTS.unpack(raw)
+            if count > live:
+                raise StateCorruption(
+                    f"version {_U64.unpack(prefix)[0]} loses more pages than it has"
+                )
+            live -= count
+            if live == 0:
+                txn.delete(gens, prefix)
+                txn.delete(due, prefix)
+                txn.put(tables["dying"], _U64.pack(version) + prefix, b"")
+                continue
+            txn.put(gens, prefix, _COUNTS.pack(live, total))
+            if 2 * live <= total < 2 * (live + count):  # it just fell to half live
+                txn.put(due, prefix, b"")
+
+    def delete_dead(self, txn: WriteTxn, oldest: int) -> int:
+        """Delete the generations no retained version reaches; returns how many pages."""
+        tables = self._tables
+        done: list[bytes] = []
+        deleted = 0
+        for key, _raw in txn.scan(tables["dying"]):
+            if _U64.unpack_from(key)[0] > oldest or len(done) >= DEAD_PER_COMMIT:
+                break
+            generation = _U64.unpack_from(key, 8)[0]
+            start = _U64.pack(generation)
+            deleted += txn.delete_between(tables["nodes"], start, _U64.pack(generation + 1))
+            done.append(key)
+        txn.delete_many(tables["dying"], done)
+        return deleted
+
+    def committed(self) -> None:
+        """The first write transaction committed: ``generations_from`` is recorded."""
+        self._stored = True
+
+    def counts(self, txn: ReadTxn) -> dict[int, tuple[int, int]]:
+        """Every counted generation's (live pages, pages written): for checks and tests."""
+        return {
+            _U64.unpack(key)[0]: _COUNTS.unpack(raw) for key, raw in txn.scan(self._tables["gens"])
+        }
