@@ -439,3 +439,25 @@ def test_without_the_routine_the_python_writer_is_used(
         assert update.root == compute_root(SHA, {b"k": b"v", b"l": b"w"})
     finally:
         store.close()
+
+
+def test_the_cache_is_read_before_fetch() -> None:
+    calls: list[bytes] = []
+
+    def fetch(key: bytes) -> bytes:
+        calls.append(key)
+        return _root_page()
+
+    def run(cache: object) -> tuple[bytes, list[tuple[bytes, bytes]], list[bytes]]:
+        return _treecore.apply(  # type: ignore[no-any-return]
+            CHANGE, 0, 1, fetch, SHA.hash, H.leaf_prefix, H.node_prefix, 32, None, (), (), cache
+        )
+
+    expected = run(None)
+    assert calls == [bytes(8)]
+    assert run({bytes(8): _root_page()}) == expected
+    assert calls == [bytes(8)]  # served by the cache
+    assert run({bytes(8): Page.decode(_root_page(), 32)}) == expected  # not bytes: fetched
+    assert calls == [bytes(8)] * 2
+    with pytest.raises(TypeError, match="dict"):
+        run([])

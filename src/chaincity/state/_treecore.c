@@ -69,6 +69,7 @@ typedef struct {
 
 typedef struct {
     PyObject *fetch;
+    PyObject *cache; /* NULL, or a dict of node key -> encoded page tried before fetch */
     PyObject *hash_fn;
     PyObject *hash_ctor;   /* NULL: call hash_fn */
     PyObject *digest_name; /* "digest", with hash_ctor */
@@ -316,7 +317,16 @@ static int write_page(Writer *w, int depth, unsigned char *top) {
 static PyObject *fetch_page(Writer *w, const unsigned char *reference, int depth) {
     PyObject *key = node_key(w, reference, depth);
     if (key == NULL) return NULL;
-    PyObject *raw = PyObject_CallOneArg(w->fetch, key);
+    /* The cache first, with no Python frame: nearly every page an update reads is there. */
+    PyObject *raw = w->cache == NULL ? NULL : PyDict_GetItemWithError(w->cache, key);
+    if (raw != NULL && PyBytes_CheckExact(raw)) {
+        Py_INCREF(raw);
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return NULL;
+    } else {
+        raw = PyObject_CallOneArg(w->fetch, key);
+    }
     if (raw == NULL) {
         Py_DECREF(key);
         return NULL;
@@ -727,25 +737,27 @@ static void clear_writer(Writer *w) {
 
 PyDoc_STRVAR(apply_doc,
              "apply(changes, root_version, version, fetch, hash_fn, leaf_prefix, node_prefix,"
-             " hash_size, hash_ctor=None, refresh_versions=(), refreshes=())\n--\n\n"
+             " hash_size, hash_ctor=None, refresh_versions=(), refreshes=(), cache=None)\n"
+             "--\n\n"
              "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
              "was written at root_version (None: an empty tree) as version `version`.\n"
              "fetch(node_key) returns an encoded page; hash_fn is the suite's hash;\n"
              "hash_ctor, if given, a constructor whose ctor(data).digest() is hash_fn(data).\n"
              "refreshes: sorted paths of the pages refresh_versions wrote; those the new tree\n"
-             "reaches are copied into `version`.\n"
+             "reaches are copied into `version`. cache, a dict of node key -> encoded page,\n"
+             "is read before fetch is called (a value that is not bytes is passed over).\n"
              "Returns (root hash, [(node key, encoded page)], [replaced node key]); no pages\n"
              "if nothing changed.");
 
 static PyObject *apply(PyObject *module, PyObject *args) {
     PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn, *hash_ctor = Py_None;
-    PyObject *refresh_in = NULL, *refreshes_in = NULL;
+    PyObject *refresh_in = NULL, *refreshes_in = NULL, *cache = Py_None;
     Py_buffer leaf_prefix, node_prefix;
     Py_ssize_t hash_size;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|OOO:apply", &changes_in, &root_version, &version_in,
-                          &fetch, &hash_fn, &leaf_prefix, &node_prefix, &hash_size, &hash_ctor,
-                          &refresh_in, &refreshes_in))
+    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|OOOO:apply", &changes_in, &root_version,
+                          &version_in, &fetch, &hash_fn, &leaf_prefix, &node_prefix, &hash_size,
+                          &hash_ctor, &refresh_in, &refreshes_in, &cache))
         return NULL;
     Writer w;
     PyObject *result = NULL, *items = NULL, *refresh_items = NULL;
@@ -761,6 +773,13 @@ static PyObject *apply(PyObject *module, PyObject *args) {
     if (init_writer(&w, fetch, hash_fn, hash_ctor, &leaf_prefix, &node_prefix, hash_size,
                     version) < 0)
         goto done;
+    if (cache != Py_None) {
+        if (!PyDict_CheckExact(cache)) {
+            PyErr_SetString(PyExc_TypeError, "cache must be a dict or None");
+            goto done;
+        }
+        w.cache = cache; /* borrowed: the caller's argument outlives the call */
+    }
     /* A private tuple: fetch or hash_fn may run any code, even change the caller's list. */
     items = PySequence_Tuple(changes_in);
     if (items == NULL) goto done;

@@ -1,4 +1,5 @@
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from chaincity.crypto.suite import HashState
 
@@ -14,4 +15,5 @@ def apply(
     hash_ctor: Callable[[bytes], HashState] | None = None,
     refresh_versions: Sequence[int] = (),
     refreshes: Sequence[bytes] = (),
+    cache: dict[bytes, Any] | None = None,
 ) -> tuple[bytes, list[tuple[bytes, bytes]], list[bytes]]: ...

@@ -495,11 +495,10 @@ class AuthenticatedState:
         refreshed: list[int],
         refreshes: list[bytes],
     ) -> None:
-        hasher, cache = self._hasher, self._cache
+        hasher = self._hasher
 
-        def fetch(node_key: bytes) -> bytes:
-            raw = cache.get(node_key)  # inlined: once per page read, nearly always a hit
-            return raw if type(raw) is bytes else self.raw_page_at(txn, node_key)
+        def fetch(node_key: bytes) -> bytes:  # called for the pages the cache lacks
+            return self.raw_page_at(txn, node_key)
 
         root_hash, pages, stale = native(
             changes,
@@ -513,6 +512,7 @@ class AuthenticatedState:
             hasher.hash_ctor,
             refreshed,
             refreshes,
+            self._cache,
         )
         update.root, update.pages = root_hash, pages
         if pages:  # the root page is written whenever anything is

@@ -46,6 +46,7 @@ NativeApply = Callable[
         Callable[[bytes], HashState] | None,
         list[int],
         list[bytes],
+        dict[bytes, Page | bytes],
     ],
     tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
 ]
