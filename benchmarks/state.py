@@ -2,7 +2,7 @@
 proof verifications/s, at 10^5 and 10^6 stored keys.
 
     .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--batches 1000,10000]
-        [--no-proofs] [--dir DIR] [--python] [--lag N]
+        [--no-proofs] [--dir DIR] [--python] [--copy-after-pct N]
 
 Figures, not pass/fail: run it on the machine you care about. Each figure is the median
 of 5 batches; the CPU-time rate (wall time minus waiting for the CPU and for fsync) shows
@@ -27,11 +27,12 @@ from typing import NamedTuple
 
 from chaincity.crypto import get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
-from chaincity.state.generations import CLEAN_AGE_DEFAULT
+from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT
 from chaincity.state.tree import verify_state_proof
 from chaincity.state.writer import NATIVE_APPLY
 
 LOAD_BATCH = 100_000
+WARM_UP_MAX = 3_000  # rounds
 ROUNDS = 7
 WINDOW = 4
 PROOFS = 2_000
@@ -59,20 +60,22 @@ class Rates(NamedTuple):
     prepare_cpu_us: float  # per key: tree update and root (StateUpdate built, nothing written)
     commit_cpu_us: float  # per key: the LMDB transaction (pruning, fsync), then cache upkeep
     pages_per_key: float
+    warm_up: int  # rounds before the measured ones
 
 
 def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
     """Median over ROUNDS, after warm-up rounds that bring pruning to its steady state:
-    each measured commit copies forward what the tree still reaches of the version
-    ``lag`` back and deletes the version that no retained version reaches, as in a
-    running node."""
-    warm_up = state.generations.age + WINDOW + 8
+    each measured commit copies forward the live pages of old sparse generations and
+    deletes the generations no retained version reaches, as in a running node."""
     walls: list[float] = []
     cpus: list[float] = []
     prepares: list[float] = []
     commits: list[float] = []
     pages: list[float] = []
-    for round_no in range(1, warm_up + ROUNDS + 1):
+    warm_up, started_written = WARM_UP_MAX, _totals(state)[0]
+    for round_no in range(1, WARM_UP_MAX + ROUNDS + 1):
+        if round_no > warm_up + ROUNDS:
+            break
         step = size // batch
         changes = [(_key(i), _value(i, batch + round_no)) for i in range(round_no, size, step)]
         changes = changes[:batch]
@@ -80,7 +83,13 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
         update = state.prepare_changes(state.latest_version, changes)
         prepared_cpu = time.process_time()
         state.commit(update)
-        if round_no > warm_up:
+        if warm_up == WARM_UP_MAX and round_no > WINDOW + 8:
+            # Steady once the batches wrote more than the tree, plus what is written
+            # before a generation is copied forward.
+            written, live = _totals(state)
+            if written - started_written > live * (100 + state.generations.copy_after_pct) // 100:
+                warm_up = round_no
+        elif round_no > warm_up:
             count = len(changes)
             ended_cpu = time.process_time()
             walls.append(count / (time.perf_counter() - started))
@@ -89,7 +98,14 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
             commits.append((ended_cpu - prepared_cpu) / count * 1e6)
             pages.append(len(update.pages) / count)
     median = statistics.median
-    return Rates(median(walls), median(cpus), median(prepares), median(commits), median(pages))
+    return Rates(
+        median(walls), median(cpus), median(prepares), median(commits), median(pages), warm_up
+    )
+
+
+def _totals(state: AuthenticatedState) -> tuple[int, int]:
+    with state.store.read() as txn:
+        return state.generations.totals(txn)
 
 
 def proofs(state: AuthenticatedState, size: int) -> tuple[float, float, float]:
@@ -118,13 +134,13 @@ def disk_use(store: LmdbStore, state: AuthenticatedState) -> tuple[int, int]:
 
 
 def run(
-    size: int, base_dir: str, batches: list[int], with_proofs: bool, native: bool, lag: int
+    size: int, base_dir: str, batches: list[int], with_proofs: bool, native: bool, pct: int
 ) -> None:
     path = tempfile.mkdtemp(dir=base_dir)
     try:
         store = LmdbStore(LmdbConfig(path, durable=True))
         suite = get_suite("ed25519-sha256")
-        state = AuthenticatedState(store, suite, window=WINDOW, native=native, prune_lag=lag)
+        state = AuthenticatedState(store, suite, window=WINDOW, native=native, copy_after_pct=pct)
         load_s = load(state, size)
         print(f"keys={size:>9,}  load {load_s:6.1f} s ({size / load_s:,.0f} keys/s)")
         for batch in batches:
@@ -138,7 +154,8 @@ def run(
             pages, page_bytes = disk_use(store, state)
             print(
                 f"keys={size:>9,}  batch {batch:>6,}: {pages:,} tree pages stored"
-                f" ({page_bytes / 2**20:,.0f} MiB), window {WINDOW}, lag {state.generations.age}"
+                f" ({page_bytes / 2**20:,.0f} MiB) after {rates.warm_up} warm-up rounds;"
+                f" window {WINDOW}, copy after {pct} %"
             )
         if with_proofs:
             mean_b, max_b, verify_rate = proofs(state, size)
@@ -161,14 +178,24 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to put the temporary LMDB")
     parser.add_argument("--python", action="store_true", help="use the Python tree writer")
     parser.add_argument(
-        "--lag", type=int, default=CLEAN_AGE_DEFAULT, help="versions before pages are copied"
+        "--copy-after-pct",
+        type=int,
+        default=COPY_AFTER_PCT_DEFAULT,
+        help="writing (percent of the tree) before a sparse generation is copied forward",
     )
     args = parser.parse_args()
     native = not args.python and NATIVE_APPLY is not None
     print(f"tree update: {'native (C)' if native else 'Python'}")
     for size in (int(s) for s in args.sizes.split(",")):
         batches = [int(b) for b in args.batches.split(",")]
-        run(size, args.dir or tempfile.gettempdir(), batches, not args.no_proofs, native, args.lag)
+        run(
+            size,
+            args.dir or tempfile.gettempdir(),
+            batches,
+            not args.no_proofs,
+            native,
+            args.copy_after_pct,
+        )
 
 
 if __name__ == "__main__":

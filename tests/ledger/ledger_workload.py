@@ -18,7 +18,7 @@ from chaincity.types.block import Block, BlockHeader, Event, Receipt
 
 CHAIN = "crash-test"
 SUITE = get_suite("ed25519-sha256")
-PRUNE_LAG = 3
+COPY_AFTER_PCT = 25
 TXS_PER_BLOCK = 3
 
 
@@ -62,7 +62,9 @@ def commit_next(ledger: Ledger) -> int:
 def main() -> None:
     data_dir, height_max = sys.argv[1], int(sys.argv[2])
     # A short lag: many whole versions are copied forward and deleted between the kills.
-    ledger = Ledger.open(open_store(data_dir), SUITE, CHAIN, window=8, prune_lag=PRUNE_LAG)
+    ledger = Ledger.open(
+        open_store(data_dir), SUITE, CHAIN, window=8, copy_after_pct=COPY_AFTER_PCT
+    )
     while ledger.height is None or ledger.height < height_max:
         height = commit_next(ledger)
         sys.stdout.write(f"{height}\n")

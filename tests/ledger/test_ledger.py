@@ -219,7 +219,7 @@ def _child_page_key(ledger: Ledger) -> bytes:
 def test_check_walks_the_stored_tree_of_a_pruned_state(data_dir: Path, fault: str) -> None:
     """Many versions past lag + window (whole versions deleted), then one page broken."""
     store = open_store(str(data_dir), durable=False)
-    ledger = Ledger.open(store, SUITE, CHAIN, window=4, prune_lag=2)
+    ledger = Ledger.open(store, SUITE, CHAIN, window=4, copy_after_pct=20)
     for _ in range(40):
         commit_next(ledger)
     report = check_ledger(ledger)

@@ -37,11 +37,14 @@ def check_generations(state: AuthenticatedState, store: LmdbStore) -> None:
             reached.update(tree_pages(state, txn, version))
         live = Counter(struct.unpack_from(">Q", key)[0] for key in tree_pages(state, txn, latest))
         counts = state.generations.counts(txn)
+        written_total, live_total = state.generations.totals(txn)
         dying = [struct.unpack(">QQ", key) for key, _raw in txn.scan(state.tables["dying"])]
         stored = [key for key, _raw in txn.scan(state.tables["nodes"])]
     assert {g: n for g, n in live.items() if g >= first} == {
         g: counted[0] for g, counted in counts.items()
     }
+    assert live_total == sum(live for live, _written in counts.values())
+    assert written_total >= sum(written for _live, written in counts.values())
     assert all(died > oldest for died, _generation in dying), (oldest, dying)
     kept = set(counts) | {generation for _died, generation in dying}
     for key in stored:

@@ -55,23 +55,29 @@ def _versions_stored(store: LmdbStore) -> set[int]:
 
 @pytest.mark.parametrize("native", [True, False])
 def test_a_sparse_generation_is_copied_forward_then_deleted(store: LmdbStore, native: bool) -> None:
-    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=4, native=native)
+    state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=150, native=native)
     model = {_key(i): b"v0" for i in range(400)}
     _commit(state, store, dict(model))
-    refreshed_at = None
+    with store.read() as txn:
+        written_by_0 = state.generations.totals(txn)[0]
+    refreshed_after = None
     for version in range(1, 30):
         changes: dict[bytes, bytes | None] = {_key(i): b"v%d" % version for i in range(0, 400, 3)}
         model.update(changes)  # type: ignore[arg-type]
+        with store.read() as txn:
+            written, live = state.generations.totals(txn)
         if 0 in _commit(state, store, changes):
-            refreshed_at = version
+            refreshed_after = (written - written_by_0, live)
         check_generations(state, store)
-    assert refreshed_at is not None and refreshed_at >= 4  # not before it is 4 versions old
+    assert refreshed_after is not None
+    since, live = refreshed_after
+    assert since >= live * 3 // 2  # not before 150 % of the tree was written after it
     assert 0 not in _versions_stored(store)
     assert state.root() == compute_root(SHA, model)
 
 
 def test_a_dense_generation_is_kept_and_never_copied(store: LmdbStore) -> None:
-    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=2)
+    state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=20)
     _commit(state, store, {_key(i): b"v0" for i in range(400)})
     for version in range(1, 40):
         assert 0 not in _commit(state, store, {_key(version): b"v%d" % version})
@@ -116,7 +122,7 @@ def test_a_store_from_before_generations_is_pruned_safely(store: LmdbStore) -> N
         _random_commit(state, model, rng)
     with store.write() as txn:  # those builds never wrote the record
         txn.delete(TABLES["meta"], b"generations_from")
-    state = AuthenticatedState(store, SHA, window=WINDOW, prune_lag=2)
+    state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=20)
     assert state.generations.first == 8
     for _ in range(40):
         _random_commit(state, model, rng)
@@ -146,3 +152,18 @@ def _random_commit(
             model.pop(key, None)
         else:
             model[key] = value
+
+
+@pytest.mark.parametrize("table", ["due", "dying", "gens"])
+def test_a_malformed_generation_entry_is_corruption(store: LmdbStore, table: str) -> None:
+    state = AuthenticatedState(store, SHA, window=1, copy_after_pct=1)
+    _commit(state, store, {_key(i): b"v0" for i in range(50)})
+    with store.write() as txn:
+        txn.put(TABLES[table], b"\x00\x00\x00", b"")
+    with pytest.raises(StateCorruption, match="malformed"):
+        if table == "gens":
+            with store.read() as txn:
+                state.generations.counts(txn)
+        else:
+            _commit(state, store, {_key(1): b"v1"})
+            _commit(state, store, {_key(2): b"v2"})

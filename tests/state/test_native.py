@@ -56,7 +56,7 @@ class Pair:
         self.stores = [LmdbStore(LmdbConfig(d, durable=False)) for d in self.dirs]
         self.states = [
             AuthenticatedState(
-                store, suite, window=3, page_cache_max=cache_pages, native=native, prune_lag=2
+                store, suite, window=3, page_cache_max=cache_pages, native=native, copy_after_pct=20
             )
             for store, native in zip(self.stores, (True, False), strict=True)
         ]

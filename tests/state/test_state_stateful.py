@@ -24,7 +24,7 @@ from tests.state.generation_checks import check_generations
 
 SUITE = get_suite("ed25519-sha256")
 WINDOW = 3
-LAG = 2  # small, so that generations are copied forward and deleted many times over
+COPY_AFTER_PCT = 20  # small: generations are copied forward and deleted many times over
 NAMESPACES = st.sampled_from(["bank", "land", "b"])
 KEYS = st.binary(min_size=1, max_size=3)
 VALUES = st.binary(max_size=8)
@@ -43,7 +43,7 @@ class StateMachine(RuleBasedStateMachine):
             window=WINDOW,
             page_cache_max=64,
             native=self.native,
-            prune_lag=LAG,
+            copy_after_pct=COPY_AFTER_PCT,
         )
         self.history: list[dict[bytes, bytes]] = []  # committed model per version
         self.view = self.state.overlay()

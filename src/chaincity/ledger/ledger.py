@@ -93,7 +93,7 @@ class Ledger:
         *,
         window: int = WINDOW_DEFAULT,
         page_cache_max: int | None = None,
-        prune_lag: int | None = None,
+        copy_after_pct: int | None = None,
     ) -> None:
         if not re.fullmatch(CHAIN_ID_PATTERN, chain_id):
             raise LedgerError(f"invalid chain id {chain_id!r}")
@@ -105,8 +105,8 @@ class Ledger:
         self._t["pending"] = f"{chain_id}/pending"
         store.open_tables([*self._t.values(), CHAINS_TABLE])
         extra = {} if page_cache_max is None else {"page_cache_max": page_cache_max}
-        if prune_lag is not None:
-            extra["prune_lag"] = prune_lag
+        if copy_after_pct is not None:
+            extra["copy_after_pct"] = copy_after_pct
         self.state = AuthenticatedState(store, suite, prefix=f"{chain_id}/", window=window, **extra)
         self._register_suite()
         with store.read() as txn:

@@ -10,15 +10,18 @@ generation whose count reaches zero at version ``r`` is reached by no tree from
 version or older (``dying``, ordered by ``r``).
 
 Most generations die on their own: a busy key's pages are soon replaced. What
-lingers are pages under keys that rarely change. A generation at least ``age``
-versions old whose live pages have fallen to half of what it wrote or fewer
-(``due``) is *refreshed*: a version copies those pages forward into itself,
-with their parents (writer.py), which replaces them and lets the generation
-die. Copying only sparse generations bounds both costs: a page is copied
-only out of a generation that is at least half garbage, and every generation
-kept holds at least as many live pages as dead ones, so the disk holds at
-most about twice the latest tree, plus the pages of the last ``age`` versions
-(and the retained window).
+lingers are pages under keys that rarely change. A generation whose live pages
+have fallen to half of what it wrote or fewer (``due``) is *refreshed* once the
+versions after it have written ``copy_after_pct`` percent of the latest tree's
+page count: a version copies its live pages forward into itself, with their
+parents (writer.py), which replaces them and lets the generation die. Age is
+measured in pages written, not in versions, because that is what wears a
+generation down, whatever the size of the batches. Copying only sparse
+generations bounds both costs: a page is copied only out of a generation that
+is at least half garbage, and every generation kept holds at least as many
+live pages as dead ones, so the tree pages on disk stay within about twice
+the latest tree, plus ``copy_after_pct`` percent of it (and the pages of the
+retained window).
 
 Counts are exact because the writer reports every page that leaves the tree,
 exactly once: pages never change, and a page a version stops reaching is never
@@ -36,59 +39,84 @@ from collections.abc import Sequence
 from chaincity.state.kv import ReadTxn, WriteTxn
 from chaincity.state.tree import StateCorruption
 
-CLEAN_AGE_DEFAULT = 128  # versions before a sparse generation is copied forward
+COPY_AFTER_PCT_DEFAULT = 200  # of the latest tree's pages, written before copying
 CLEAN_PER_VERSION = 2  # generations refreshed by one version, at most
 DEAD_PER_COMMIT = 64  # generations deleted by one commit, at most (the rest wait)
 
 _U64 = struct.Struct(">Q")
-_COUNTS = struct.Struct(">QQ")  # live pages, pages written
+_COUNTS = struct.Struct(">QQQ")  # live pages, pages written, pages written before it
+_TOTALS = struct.Struct(">QQ")  # pages written, pages live (counted generations)
 _FIRST_KEY = b"generations_from"
+_TOTALS_KEY = b"generation_totals"
 
 
 class Generations:
     """The page counts of one state's generations, kept in its tables."""
 
-    def __init__(self, tables: dict[str, str], first: int, age: int, *, stored: bool) -> None:
+    def __init__(
+        self, tables: dict[str, str], first: int, copy_after_pct: int, *, stored: bool
+    ) -> None:
         """``first``: the first version counted; ``stored``: whether it is recorded."""
-        if age < 1:
-            raise ValueError("the age before copying pages forward must be at least 1 version")
+        if copy_after_pct < 1:
+            raise ValueError("copy_after_pct must be at least 1")
         self._tables = tables
         self._first = first
         self._first_key = _U64.pack(first)
-        self._age = age
+        self._copy_after_pct = copy_after_pct
         self._stored = stored
 
     @classmethod
     def open(
-        cls, txn: ReadTxn, tables: dict[str, str], latest: int | None, age: int
+        cls, txn: ReadTxn, tables: dict[str, str], latest: int | None, copy_after_pct: int
     ) -> Generations:
         raw = txn.get(tables["meta"], _FIRST_KEY)
         if raw is None:  # a new store, or one written before generations: count from now
-            return cls(tables, 0 if latest is None else latest + 1, age, stored=False)
+            first = 0 if latest is None else latest + 1
+            return cls(tables, first, copy_after_pct, stored=False)
         if len(raw) != _U64.size:
             raise StateCorruption("state meta 'generations_from' is malformed")
-        return cls(tables, _U64.unpack(raw)[0], age, stored=True)
+        return cls(tables, _U64.unpack(raw)[0], copy_after_pct, stored=True)
 
     @property
     def first(self) -> int:
         return self._first
 
     @property
-    def age(self) -> int:
-        return self._age
+    def copy_after_pct(self) -> int:
+        return self._copy_after_pct
+
+    def totals(self, txn: ReadTxn) -> tuple[int, int]:
+        """(pages written, pages live) over the counted generations."""
+        raw = txn.get(self._tables["meta"], _TOTALS_KEY)
+        if raw is None:
+            return 0, 0
+        if len(raw) != _TOTALS.size:
+            raise StateCorruption("state meta 'generation_totals' is malformed")
+        written, live = _TOTALS.unpack(raw)
+        return int(written), int(live)
+
+    def _counts(self, txn: ReadTxn, key: bytes) -> tuple[int, int, int]:
+        raw = txn.get(self._tables["gens"], key)
+        if raw is None or len(raw) != _COUNTS.size:
+            raise StateCorruption(f"page count of version {_U64.unpack(key)[0]} is missing")
+        live, written, before = _COUNTS.unpack(raw)
+        return int(live), int(written), int(before)
 
     def to_refresh(self, txn: ReadTxn, version: int) -> tuple[list[int], list[bytes]]:
         """The generations ``version`` copies forward, and the paths of their pages
         (sorted, each once; dead pages among them are skipped by the writer)."""
-        newest = version - self._age
-        if newest < self._first:
-            return [], []
+        written_total, live_total = self.totals(txn)
+        worn = written_total - live_total * self._copy_after_pct // 100  # written by then
         chosen: list[int] = []
         for key, _raw in txn.scan(self._tables["due"]):
-            generation = _U64.unpack(key)[0]
-            if generation > newest or len(chosen) >= CLEAN_PER_VERSION:
+            if len(key) != _U64.size:
+                raise StateCorruption(f"malformed generation key {key.hex()}")
+            _live, written, before = self._counts(txn, key)
+            # In version order, so in order of pages written before: the first one too
+            # young ends the search.
+            if before + written > worn or len(chosen) >= CLEAN_PER_VERSION:
                 break
-            chosen.append(generation)
+            chosen.append(_U64.unpack(key)[0])
         nodes = self._tables["nodes"]
         paths: list[bytes] = []
         for generation in chosen:
@@ -111,29 +139,31 @@ class Generations:
         gens, due = tables["gens"], tables["due"]
         if not self._stored:
             txn.put(tables["meta"], _FIRST_KEY, self._first_key)
+        written_total, live_total = self.totals(txn)
         if written and version >= self._first:
-            txn.put(gens, _U64.pack(version), _COUNTS.pack(written, written))
+            txn.put(gens, _U64.pack(version), _COUNTS.pack(written, written, written_total))
+            written_total += written
+            live_total += written
         first = self._first_key
         for prefix, count in Counter(key[:8] for key in replaced).items():
             if prefix < first:
                 continue
-            raw = txn.get(gens, prefix)
-            if raw is None or len(raw) != _COUNTS.size:
-                raise StateCorruption(f"page count of version {_U64.unpack(prefix)[0]} is missing")
-            live, total = _COUNTS.unpack(raw)
+            live, total, before = self._counts(txn, prefix)
             if count > live:
                 raise StateCorruption(
                     f"version {_U64.unpack(prefix)[0]} loses more pages than it has"
                 )
             live -= count
+            live_total -= count
             if live == 0:
                 txn.delete(gens, prefix)
                 txn.delete(due, prefix)
                 txn.put(tables["dying"], _U64.pack(version) + prefix, b"")
                 continue
-            txn.put(gens, prefix, _COUNTS.pack(live, total))
+            txn.put(gens, prefix, _COUNTS.pack(live, total, before))
             if 2 * live <= total < 2 * (live + count):  # it just fell to half live
                 txn.put(due, prefix, b"")
+        txn.put(tables["meta"], _TOTALS_KEY, _TOTALS.pack(written_total, live_total))
 
     def delete_dead(self, txn: WriteTxn, oldest: int) -> int:
         """Delete the generations no retained version reaches; returns how many pages."""
@@ -141,6 +171,8 @@ class Generations:
         done: list[bytes] = []
         deleted = 0
         for key, _raw in txn.scan(tables["dying"]):
+            if len(key) != 2 * _U64.size:
+                raise StateCorruption(f"malformed generation key {key.hex()}")
             if _U64.unpack_from(key)[0] > oldest or len(done) >= DEAD_PER_COMMIT:
                 break
             generation = _U64.unpack_from(key, 8)[0]
@@ -156,6 +188,10 @@ class Generations:
 
     def counts(self, txn: ReadTxn) -> dict[int, tuple[int, int]]:
         """Every counted generation's (live pages, pages written): for checks and tests."""
-        return {
-            _U64.unpack(key)[0]: _COUNTS.unpack(raw) for key, raw in txn.scan(self._tables["gens"])
-        }
+        counts: dict[int, tuple[int, int]] = {}
+        for key, raw in txn.scan(self._tables["gens"]):
+            if len(key) != _U64.size or len(raw) != _COUNTS.size:
+                raise StateCorruption(f"malformed page count {key.hex()}")
+            live, written, _before = _COUNTS.unpack(raw)
+            counts[_U64.unpack(key)[0]] = (int(live), int(written))
+        return counts

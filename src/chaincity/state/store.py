@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chaincity.crypto import CryptoSuite
-from chaincity.state.generations import CLEAN_AGE_DEFAULT, Generations
+from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT, Generations
 from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
 from chaincity.state.page import Page
 from chaincity.state.tree import (
@@ -132,11 +132,12 @@ class AuthenticatedState:
         page_cache_max: int = PAGE_CACHE_DEFAULT,
         # int only because Ledger passes its options as **dict[str, int]: 1 means True.
         native: bool | int | None = None,
-        prune_lag: int = CLEAN_AGE_DEFAULT,
+        copy_after_pct: int = COPY_AFTER_PCT_DEFAULT,
     ) -> None:
         """``native``: update the tree with the C routine (True), the Python writer
-        (False), or the C routine where it is built (None). ``prune_lag``: the versions
-        before a sparse generation's pages are copied forward (generations.py)."""
+        (False), or the C routine where it is built (None). ``copy_after_pct``: how
+        much writing, in percent of the latest tree's pages, before a sparse
+        generation's pages are copied forward (generations.py)."""
         if window < 1:
             raise ValueError("window must be at least 1 version")
         if native and NATIVE_APPLY is None:
@@ -155,7 +156,7 @@ class AuthenticatedState:
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
             self._oldest = self._read_meta(txn, b"oldest")
-            self._generations = Generations.open(txn, self._tables, self._latest, prune_lag)
+            self._generations = Generations.open(txn, self._tables, self._latest, copy_after_pct)
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
@@ -598,6 +599,10 @@ class AuthenticatedState:
     @property
     def hasher(self) -> Hasher:
         return self._hasher
+
+    @property
+    def store(self) -> KVStore:
+        return self._store
 
     @property
     def tables(self) -> dict[str, str]:
