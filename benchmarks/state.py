@@ -4,15 +4,15 @@ proof verifications/s, at 10^5 and 10^6 stored keys.
     .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--batches 1000,10000]
         [--no-proofs] [--dir DIR] [--python] [--copy-after-pct N]
 
-Figures, not pass/fail: run it on the machine you care about. Each figure is the median
-of 5 batches; the CPU-time rate (wall time minus waiting for the CPU and for fsync) shows
-what the code costs when other processes share the machine. It is split into preparing
+Figures, not pass/fail: run it on the machine you care about. Each figure is taken
+over 10-40 batches together; the CPU-time rate (wall time minus waiting for the CPU
+and for fsync) shows what the code costs when other processes share the machine. It is split into preparing
 the update (tree, hashes, root) and committing it (the LMDB transaction, pruning, fsync,
 cache upkeep), with the pages written per key, so a change shows where it paid.
 The tree update runs in the C routine when it is built (``--python`` forces the
 Python writer); the first line says which. Before measuring a batch size, enough
-versions of it run for pruning to be in its steady state (old versions' live pages
-copied forward, whole versions deleted); the store's size on disk is printed after.
+batches of it run for pruning by generation to reach its steady state (no generation
+written before them left); the tree pages stored are printed after.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import NamedTuple
 from chaincity.crypto import get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
 from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT
+from chaincity.state.store import StateUpdate
 from chaincity.state.tree import verify_state_proof
 from chaincity.state.writer import NATIVE_APPLY
 
 LOAD_BATCH = 100_000
 WARM_UP_MAX = 3_000  # rounds
-ROUNDS = 7
 WINDOW = 4
 PROOFS = 2_000
 
@@ -63,19 +63,35 @@ class Rates(NamedTuple):
     warm_up: int  # rounds before the measured ones
 
 
+def _round(state: AuthenticatedState, size: int, batch: int, round_no: int) -> StateUpdate:
+    step = size // batch
+    changes = [(_key(i), _value(i, batch + round_no)) for i in range(round_no, size, step)]
+    update = state.prepare_changes(state.latest_version, changes[:batch])
+    state.commit(update)
+    return update
+
+
+def _oldest_generation(state: AuthenticatedState) -> int | None:
+    with state.store.read() as txn:
+        return min(state.generations.counts(txn), default=None)
+
+
 def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
-    """Median over ROUNDS, after warm-up rounds that bring pruning to its steady state:
-    each measured commit copies forward the live pages of old sparse generations and
-    deletes the generations no retained version reaches, as in a running node."""
-    walls: list[float] = []
-    cpus: list[float] = []
-    prepares: list[float] = []
-    commits: list[float] = []
-    pages: list[float] = []
-    warm_up, started_written = WARM_UP_MAX, _totals(state)[0]
-    for round_no in range(1, WARM_UP_MAX + ROUNDS + 1):
-        if round_no > warm_up + ROUNDS:
+    """Rates over the measured rounds taken together (copying forward comes in bursts,
+    which a median would hide), after warm-up rounds that bring pruning to its steady
+    state: until no generation written before this batch size's first round is left,
+    so that what is copied forward and deleted is what these batches cause."""
+    first = (state.latest_version or 0) + 1
+    warm_up = 0
+    while warm_up < WARM_UP_MAX:
+        warm_up += 1
+        _round(state, size, batch, warm_up)
+        if warm_up > WINDOW + 8 and (_oldest_generation(state) or first) >= first:
             break
+    rounds = min(40, max(10, 40_000 // batch))
+    wall = cpu = prepare = commit = 0.0
+    pages = keys = 0
+    for round_no in range(warm_up + 1, warm_up + rounds + 1):
         step = size // batch
         changes = [(_key(i), _value(i, batch + round_no)) for i in range(round_no, size, step)]
         changes = changes[:batch]
@@ -83,29 +99,16 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
         update = state.prepare_changes(state.latest_version, changes)
         prepared_cpu = time.process_time()
         state.commit(update)
-        if warm_up == WARM_UP_MAX and round_no > WINDOW + 8:
-            # Steady once the batches wrote more than the tree, plus what is written
-            # before a generation is copied forward.
-            written, live = _totals(state)
-            if written - started_written > live * (100 + state.generations.copy_after_pct) // 100:
-                warm_up = round_no
-        elif round_no > warm_up:
-            count = len(changes)
-            ended_cpu = time.process_time()
-            walls.append(count / (time.perf_counter() - started))
-            cpus.append(count / (ended_cpu - started_cpu))
-            prepares.append((prepared_cpu - started_cpu) / count * 1e6)
-            commits.append((ended_cpu - prepared_cpu) / count * 1e6)
-            pages.append(len(update.pages) / count)
-    median = statistics.median
+        ended_cpu = time.process_time()
+        wall += time.perf_counter() - started
+        cpu += ended_cpu - started_cpu
+        prepare += prepared_cpu - started_cpu
+        commit += ended_cpu - prepared_cpu
+        pages += len(update.pages)
+        keys += len(changes)
     return Rates(
-        median(walls), median(cpus), median(prepares), median(commits), median(pages), warm_up
+        keys / wall, keys / cpu, prepare / keys * 1e6, commit / keys * 1e6, pages / keys, warm_up
     )
-
-
-def _totals(state: AuthenticatedState) -> tuple[int, int]:
-    with state.store.read() as txn:
-        return state.generations.totals(txn)
 
 
 def proofs(state: AuthenticatedState, size: int) -> tuple[float, float, float]:
