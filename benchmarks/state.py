@@ -6,9 +6,10 @@ proof verifications/s, at 10^5 and 10^6 stored keys.
 
 Figures, not pass/fail: run it on the machine you care about. Each figure is taken
 over 10-40 batches together; the CPU-time rate (wall time minus waiting for the CPU
-and for fsync) shows what the code costs when other processes share the machine. It is split into preparing
-the update (tree, hashes, root) and committing it (the LMDB transaction, pruning, fsync,
-cache upkeep), with the pages written per key, so a change shows where it paid.
+and for fsync) shows what the code costs when other processes share the machine. It
+is split into preparing the update (tree, hashes, root) and committing it (the LMDB
+transaction, pruning, fsync, cache upkeep), with the pages written per key, so a
+change shows where it paid.
 The tree update runs in the C routine when it is built (``--python`` forces the
 Python writer); the first line says which. Before measuring a batch size, enough
 batches of it run for pruning by generation to reach its steady state (no generation
@@ -86,7 +87,8 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
     while warm_up < WARM_UP_MAX:
         warm_up += 1
         _round(state, size, batch, warm_up)
-        if warm_up > WINDOW + 8 and (_oldest_generation(state) or first) >= first:
+        oldest = _oldest_generation(state)
+        if warm_up > WINDOW + 8 and (oldest is None or oldest >= first):
             break
     rounds = min(40, max(10, 40_000 // batch))
     wall = cpu = prepare = commit = 0.0
