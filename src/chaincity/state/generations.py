@@ -40,8 +40,7 @@ from chaincity.state.kv import ReadTxn, WriteTxn
 from chaincity.state.tree import StateCorruption
 
 COPY_AFTER_PCT_DEFAULT = 200  # of the latest tree's pages, written before copying
-COMPACT_PAGES_PER_PAGE = 2  # stored pages a commit may compact per page it writes
-COMPACT_PAGES_MIN = 1_024  # and at least this many
+CLEAN_PER_VERSION = 2  # generations refreshed by one version, at most
 DUE_LOOKS_MAX = 64  # due generations looked at by one commit, at most
 DEAD_PER_COMMIT = 64  # generations deleted by one commit, at most (the rest wait)
 
@@ -105,10 +104,10 @@ class Generations:
         live, written, before = _COUNTS.unpack(raw)
         return int(live), int(written), int(before)
 
-    def to_compact(self, txn: ReadTxn, oldest: int, budget: int) -> list[tuple[int, list[bytes]]]:
-        """The generations to compact now, each with the node keys it has stored, until
-        their stored pages pass ``budget``. Only generations up to ``oldest``, the oldest
-        retained version, whose tree holds every page of theirs a retained one reaches."""
+    def to_compact(self, txn: ReadTxn, oldest: int) -> list[tuple[int, list[bytes]]]:
+        """The generations to compact now, each with the node keys it has stored. Only
+        generations up to ``oldest``, the oldest retained version, whose tree then holds
+        every page of theirs that a retained version reaches."""
         written_total, live_total = self.totals(txn)
         worn = written_total - live_total * self._copy_after_pct // 100  # written by then
         chosen: list[int] = []
@@ -117,11 +116,10 @@ class Generations:
                 raise StateCorruption(f"malformed generation key {key.hex()}")
             # In order of pages written before: the first one too young ends the search.
             before, generation = _DUE.unpack(key)
-            if before > worn or budget <= 0 or looked >= DUE_LOOKS_MAX:
+            if before > worn or len(chosen) >= CLEAN_PER_VERSION or looked >= DUE_LOOKS_MAX:
                 break
             if generation <= oldest:
                 chosen.append(generation)
-                budget -= self._counts(txn, _U64.pack(generation))[1]
         nodes = self._tables["nodes"]
         return [(g, txn.keys_between(nodes, _U64.pack(g), _U64.pack(g + 1))) for g in chosen]
 

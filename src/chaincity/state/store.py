@@ -35,12 +35,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chaincity.crypto import CryptoSuite
-from chaincity.state.generations import (
-    COMPACT_PAGES_MIN,
-    COMPACT_PAGES_PER_PAGE,
-    COPY_AFTER_PCT_DEFAULT,
-    Generations,
-)
+from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT, Generations
 from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
 from chaincity.state.page import Page
 from chaincity.state.tree import (
@@ -534,11 +529,10 @@ class AuthenticatedState:
         root_hash, _written = writer.update_root(root, changes, refreshes)
         return root_hash, pages, decoded, replaced
 
-    def _compact(self, txn: WriteTxn, oldest: int, version: int, written: int) -> None:
+    def _compact(self, txn: WriteTxn, oldest: int, version: int) -> None:
         """Compact the generations that are due (generations.py): find, by a walk of the
         oldest retained tree along their pages' paths, the pages it reaches; the rest go."""
-        budget = max(COMPACT_PAGES_MIN, COMPACT_PAGES_PER_PAGE * written)
-        chosen = self._generations.to_compact(txn, oldest, budget)
+        chosen = self._generations.to_compact(txn, oldest)
         if not chosen:
             return
         root_hash, root_page_version = self._root_ref(txn, oldest)
@@ -581,7 +575,7 @@ class AuthenticatedState:
         oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._prune(txn, oldest)
         generations.delete_dead(txn, oldest)
-        self._compact(txn, oldest, update.version, len(update.pages))
+        self._compact(txn, oldest, update.version)
         txn.put(tables["meta"], b"oldest", _U64.pack(oldest))
 
     def _prune(self, txn: WriteTxn, oldest: int) -> None:
