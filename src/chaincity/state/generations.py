@@ -41,12 +41,10 @@ from chaincity.state.tree import StateCorruption
 
 COPY_AFTER_PCT_DEFAULT = 200  # of the latest tree's pages, written before copying
 CLEAN_PER_VERSION = 2  # generations refreshed by one version, at most
-DUE_LOOKS_MAX = 64  # due generations looked at by one commit, at most
 DEAD_PER_COMMIT = 64  # generations deleted by one commit, at most (the rest wait)
 
 _U64 = struct.Struct(">Q")
-_COUNTS = struct.Struct(">QQQ")  # live pages, pages stored, pages written before it
-_DUE = struct.Struct(">QQ")  # pages written before it, generation
+_COUNTS = struct.Struct(">QQQ")  # live pages, pages written, pages written before it
 _TOTALS = struct.Struct(">QQ")  # pages written, pages live (counted generations)
 _FIRST_KEY = b"generations_from"
 _TOTALS_KEY = b"generation_totals"
@@ -104,46 +102,29 @@ class Generations:
         live, written, before = _COUNTS.unpack(raw)
         return int(live), int(written), int(before)
 
-    def to_compact(self, txn: ReadTxn, oldest: int) -> list[tuple[int, list[bytes]]]:
-        """The generations to compact now, each with the node keys it has stored. Only
-        generations up to ``oldest``, the oldest retained version, whose tree then holds
-        every page of theirs that a retained version reaches."""
+    def to_refresh(self, txn: ReadTxn, version: int) -> tuple[list[int], list[bytes]]:
+        """The generations ``version`` copies forward, and the paths of their pages
+        (sorted, each once; dead pages among them are skipped by the writer)."""
         written_total, live_total = self.totals(txn)
         worn = written_total - live_total * self._copy_after_pct // 100  # written by then
         chosen: list[int] = []
-        for looked, (key, _raw) in enumerate(txn.scan(self._tables["due"])):
-            if len(key) != _DUE.size:
+        for key, _raw in txn.scan(self._tables["due"]):
+            if len(key) != _U64.size:
                 raise StateCorruption(f"malformed generation key {key.hex()}")
-            # In order of pages written before: the first one too young ends the search.
-            before, generation = _DUE.unpack(key)
-            if before > worn or len(chosen) >= CLEAN_PER_VERSION or looked >= DUE_LOOKS_MAX:
+            _live, written, before = self._counts(txn, key)
+            # In version order, so in order of pages written before: the first one too
+            # young ends the search.
+            if before + written > worn or len(chosen) >= CLEAN_PER_VERSION:
                 break
-            if generation <= oldest:
-                chosen.append(generation)
+            chosen.append(_U64.unpack(key)[0])
         nodes = self._tables["nodes"]
-        return [(g, txn.keys_between(nodes, _U64.pack(g), _U64.pack(g + 1))) for g in chosen]
-
-    def compacted(
-        self, txn: WriteTxn, generation: int, stored: Sequence[bytes], reached: set[bytes]
-    ) -> int:
-        """Delete the pages of ``generation`` (its ``stored`` node keys) that are not in
-        ``reached``, the ones the oldest retained version reaches; returns how many."""
-        tables = self._tables
-        prefix = _U64.pack(generation)
-        live, _stored, before = self._counts(txn, prefix)
-        if len(reached) < live:  # the latest tree reaches them, so the oldest does too
-            raise StateCorruption(f"version {generation} has fewer pages than it counts")
-        # In key order, all within one generation's range: neighbours share LMDB pages.
-        dead = [key for key in stored if key not in reached]
-        txn.delete_many(tables["nodes"], dead)
-        txn.delete(tables["due"], _DUE.pack(before, generation))
-        if 2 * live <= len(reached):
-            # Still half garbage: pages that versions in the window reach. Queued again
-            # as if just written, so that it waits for them to leave the window.
-            before = self.totals(txn)[0]
-            txn.put(tables["due"], _DUE.pack(before, generation), b"")
-        txn.put(tables["gens"], prefix, _COUNTS.pack(live, len(reached), before))
-        return len(dead)
+        paths: list[bytes] = []
+        for generation in chosen:
+            start = _U64.pack(generation)
+            paths += [key[8:] for key in txn.keys_between(nodes, start, _U64.pack(generation + 1))]
+        if len(chosen) > 1:
+            paths = sorted(set(paths))
+        return chosen, paths
 
     def uncounted(self, replaced: Sequence[bytes]) -> list[bytes]:
         """The replaced node keys of pages written before generations were counted."""
@@ -167,22 +148,21 @@ class Generations:
         for prefix, count in Counter(key[:8] for key in replaced).items():
             if prefix < first:
                 continue
-            live, stored, before = self._counts(txn, prefix)
+            live, total, before = self._counts(txn, prefix)
             if count > live:
                 raise StateCorruption(
                     f"version {_U64.unpack(prefix)[0]} loses more pages than it has"
                 )
             live -= count
             live_total -= count
-            generation = _U64.unpack(prefix)[0]
             if live == 0:
                 txn.delete(gens, prefix)
-                txn.delete(due, _DUE.pack(before, generation))
+                txn.delete(due, prefix)
                 txn.put(tables["dying"], _U64.pack(version) + prefix, b"")
                 continue
-            txn.put(gens, prefix, _COUNTS.pack(live, stored, before))
-            if 2 * live <= stored < 2 * (live + count):  # it just fell to half live
-                txn.put(due, _DUE.pack(before, generation), b"")
+            txn.put(gens, prefix, _COUNTS.pack(live, total, before))
+            if 2 * live <= total < 2 * (live + count):  # it just fell to half live
+                txn.put(due, prefix, b"")
         txn.put(tables["meta"], _TOTALS_KEY, _TOTALS.pack(written_total, live_total))
 
     def delete_dead(self, txn: WriteTxn, oldest: int) -> int:
@@ -207,11 +187,11 @@ class Generations:
         self._stored = True
 
     def counts(self, txn: ReadTxn) -> dict[int, tuple[int, int]]:
-        """Every counted generation's (live pages, pages stored): for checks and tests."""
+        """Every counted generation's (live pages, pages written): for checks and tests."""
         counts: dict[int, tuple[int, int]] = {}
         for key, raw in txn.scan(self._tables["gens"]):
             if len(key) != _U64.size or len(raw) != _COUNTS.size:
                 raise StateCorruption(f"malformed page count {key.hex()}")
-            live, stored, _before = _COUNTS.unpack(raw)
-            counts[_U64.unpack(key)[0]] = (int(live), int(stored))
+            live, written, _before = _COUNTS.unpack(raw)
+            counts[_U64.unpack(key)[0]] = (int(live), int(written))
         return counts

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice, pairwise, repeat
@@ -46,7 +46,7 @@ from chaincity.state.tree import (
     StateProof,
     nibble,
 )
-from chaincity.state.writer import NATIVE_APPLY, TreeChanges, TreeWriter
+from chaincity.state.writer import NATIVE_APPLY, NativeApply, TreeChanges, TreeWriter
 
 if TYPE_CHECKING:
     from chaincity.state.overlay import Overlay
@@ -462,95 +462,63 @@ class AuthenticatedState:
 
     def _update_tree(self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges) -> None:
         root: Child | None = None
+        refreshed, refreshes = self._generations.to_refresh(txn, update.version)
         if update.base is not None:
             root_hash, root_page_version = self._root_ref(txn, update.base)
             update.root, update.root_page_version = root_hash, root_page_version
-            if not changes:
-                return
             root = Child(root_page_version, root_hash)
-        # (With changes, or for the first version even when empty, a root page is written.)
-        update.root, update.pages, update.decoded_pages, stale = self._walk(
-            txn, root, update.version, changes
-        )
-        update.root_page_version = update.version
-        update.stale.nodes.extend(stale)
-
-    def _walk(
-        self,
-        txn: ReadTxn,
-        root: Child | None,
-        version: int,
-        changes: TreeChanges,
-        refreshed: Sequence[int] = (),
-        refreshes: Sequence[bytes] = (),
-        *,
-        remember: bool = True,
-    ) -> tuple[bytes, list[tuple[bytes, bytes]], list[Page], list[bytes]]:
-        """One walk of the tree writer (writer.py): (root hash, pages written, their
-        decoded forms from the Python writer, node keys replaced). ``remember``: cache
-        the pages read (only pages of committed versions may be)."""
-        hasher, cache = self._hasher, self._cache
+        if root is not None and not changes and not refreshes:
+            return  # (the first version writes a root page even when it is empty)
         if self._native is not None:
-
-            def fetch(node_key: bytes) -> bytes:  # called for the pages the cache lacks
-                if remember:
-                    return self.raw_page_at(txn, node_key)
-                return self._read_page(txn, node_key)
-
-            root_hash, written, stale = self._native(
-                changes,
-                None if root is None else root.version,
-                version,
-                fetch,
-                hasher.hash_fn,
-                hasher.leaf_prefix,
-                hasher.node_prefix,
-                hasher.size,
-                hasher.hash_ctor,
-                refreshed,
-                refreshes,
-                cache,
-            )
-            return root_hash, written, [], stale
-
-        def page_at(node_key: bytes) -> Page:
-            if remember:
-                return self.page_at(txn, node_key)
-            cached = cache.get(node_key)
-            if isinstance(cached, Page):
-                return cached
-            raw = cached if cached is not None else self._read_page(txn, node_key)
-            return Page.decode(raw, hasher.size)
-
-        pages: list[tuple[bytes, bytes]] = []
-        decoded: list[Page] = []
-        replaced: list[bytes] = []
-        writer = TreeWriter(hasher, page_at, version, pages, decoded, replaced, refreshed)
-        root_hash, _written = writer.update_root(root, changes, refreshes)
-        return root_hash, pages, decoded, replaced
-
-    def _compact(self, txn: WriteTxn, oldest: int, version: int) -> None:
-        """Compact the generations that are due (generations.py): find, by a walk of the
-        oldest retained tree along their pages' paths, the pages it reaches; the rest go."""
-        chosen = self._generations.to_compact(txn, oldest)
-        if not chosen:
+            self._update_tree_native(self._native, txn, update, changes, root, refreshed, refreshes)
             return
-        root_hash, root_page_version = self._root_ref(txn, oldest)
-        root = Child(root_page_version, root_hash)
-        for generation, stored in chosen:
-            reached: set[bytes] = set()
-            # The root page is its tree's newest: if older, nothing of the generation is in it.
-            if stored and root_page_version >= generation:
-                paths = [key[8:] for key in stored]
-                # A walk that copies the generation's reached pages forward reports them as
-                # replaced; the copies are thrown away. Pages of the version being written
-                # may be read: nothing read is cached, the transaction may yet fail.
-                replaced = self._walk(
-                    txn, root, version + 1, [], [generation], paths, remember=False
-                )[3]
-                prefix = _U64.pack(generation)
-                reached = {key for key in replaced if key[:8] == prefix}
-            self._generations.compacted(txn, generation, stored, reached)
+        writer = TreeWriter(
+            self._hasher,
+            lambda node_key: self.page_at(txn, node_key),
+            update.version,
+            update.pages,
+            update.decoded_pages,
+            update.stale.nodes,
+            refreshed,
+        )
+        root_hash, written = writer.update_root(root, changes, refreshes)
+        update.root = root_hash
+        if written:
+            update.root_page_version = update.version
+
+    def _update_tree_native(
+        self,
+        native: NativeApply,
+        txn: ReadTxn,
+        update: StateUpdate,
+        changes: TreeChanges,
+        root: Child | None,
+        refreshed: list[int],
+        refreshes: list[bytes],
+    ) -> None:
+        hasher = self._hasher
+
+        def fetch(node_key: bytes) -> bytes:  # called for the pages the cache lacks
+            return self.raw_page_at(txn, node_key)
+
+        root_hash, pages, stale = native(
+            changes,
+            None if root is None else root.version,
+            update.version,
+            fetch,
+            hasher.hash_fn,
+            hasher.leaf_prefix,
+            hasher.node_prefix,
+            hasher.size,
+            hasher.hash_ctor,
+            refreshed,
+            refreshes,
+            self._cache,
+        )
+        update.root, update.pages = root_hash, pages
+        if pages:  # the root page is written whenever anything is
+            update.root_page_version = update.version
+        update.stale.nodes.extend(stale)
 
     def write_update(self, txn: WriteTxn, update: StateUpdate) -> None:
         """Put ``update`` (and prune what fell out of the window) inside ``txn``."""
@@ -575,7 +543,6 @@ class AuthenticatedState:
         oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._prune(txn, oldest)
         generations.delete_dead(txn, oldest)
-        self._compact(txn, oldest, update.version)
         txn.put(tables["meta"], b"oldest", _U64.pack(oldest))
 
     def _prune(self, txn: WriteTxn, oldest: int) -> None:
