@@ -80,7 +80,7 @@ def _oldest_generation(state: AuthenticatedState) -> int | None:
 def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
     """Rates over the measured rounds taken together (copying forward comes in bursts,
     which a median would hide), after warm-up rounds that bring pruning to its steady
-    state: until no generation written before this batch size's first round is left,
+    state: until no generation written before this batch size's first rounds is left,
     so that what is copied forward and deleted is what these batches cause."""
     first = (state.latest_version or 0) + 1
     warm_up = 0
@@ -88,7 +88,8 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
         warm_up += 1
         _round(state, size, batch, warm_up)
         oldest = _oldest_generation(state)
-        if warm_up > WINDOW + 8 and (oldest is None or oldest >= first):
+        # Steady once the generations of these batches are being copied forward too.
+        if warm_up > WINDOW + 8 and (oldest is None or oldest > first + WINDOW):
             break
     rounds = min(40, max(10, 40_000 // batch))
     wall = cpu = prepare = commit = 0.0
