@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from chaincity.state.kv import ReadTxn, WriteTxn
 from chaincity.state.tree import StateCorruption
 
-COPY_AFTER_PCT_DEFAULT = 200  # of the latest tree's pages, written before copying
+COPY_AFTER_PCT_DEFAULT = 500  # of the latest tree's pages, written before copying
 CLEAN_PER_VERSION = 2  # generations refreshed by one version, at most
 DEAD_PER_COMMIT = 64  # generations deleted by one commit, at most (the rest wait)
 
