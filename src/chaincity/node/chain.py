@@ -7,27 +7,25 @@ out. Committed blocks are executed here, in height order, and stored with
 their receipts, state changes and certificate in one durable transaction.
 
 I/O arrives through small interfaces (store, outbox, scheduler, clock) so the
-same class runs in the node and under tests.
+same class runs in the node and under tests. How transactions are admitted
+(admission.py) and what the API reads (queries.py) are mixed in from their
+own modules.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from chaincity.api.render import encoded_value_to_json, header_to_json, receipt_to_json
-from chaincity.api.server import SubmitOutcome
 from chaincity.codec import CodecError, decode, encode
 from chaincity.consensus.core import (
     ConsensusCore,
     CoreConfig,
     Recovery,
     default_payload_hash,
-    get_leader,
 )
 from chaincity.consensus.events import (
     Action,
@@ -53,34 +51,24 @@ from chaincity.crypto import CryptoSuite
 from chaincity.execution.executor import BlockExecutor, ExecutionParams
 from chaincity.genesis.model import Genesis, genesis_hash
 from chaincity.mempool import (
-    AdmitError,
-    Candidates,
     Mempool,
     MempoolParams,
     SignatureChecker,
-    verify_jobs,
 )
+from chaincity.node.admission import Admission
 from chaincity.node.identity import CachedAuthorizer
 from chaincity.node.metrics import Metrics
+from chaincity.node.queries import BlockSummary, ChainQueries
 from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
-from chaincity.node.wire import BlockRequest, Kind, TxBatch
-from chaincity.types.block import Block, BlockHeader, block_hash
+from chaincity.node.wire import BlockRequest, Kind
+from chaincity.types.block import Block, BlockHeader
 from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyData
-from chaincity.types.tx import Transaction, tx_id, verify_tx_signature
 
 log = logging.getLogger("chaincity.node")
 
-GOSSIP_BATCH_MAX = 1_000
-SKIPPED_REMEMBERED_MAX = 10_000
-LATENCY_TRACKED_MAX = 200_000
 TICK_MS = 500  # housekeeping period
-BLOCK_SUMMARIES_MAX = 16
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
-
-
-# A committed block as the API shows it: hash, header, transaction ids (hex).
-_BlockSummary = tuple[str, dict[str, Any], tuple[str | None, ...]]
 
 
 @dataclass(slots=True)
@@ -120,7 +108,7 @@ class ChainDeps:
     signatures: SignatureChecker | None = None
 
 
-class ChainRuntime:
+class ChainRuntime(Admission, ChainQueries):
     """Runs one chain: consensus, mempool, execution, sync, and the API's view of it."""
 
     def __init__(self, chain_id: str, deps: ChainDeps) -> None:
@@ -155,7 +143,7 @@ class ChainRuntime:
         self._timer: TimerHandle | None = None
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
-        self._summaries: OrderedDict[int, _BlockSummary] = OrderedDict()
+        self._summaries: OrderedDict[int, BlockSummary] = OrderedDict()
         self.halted: str | None = None
         self._held: RequestPayload | None = None
         self._idle_timer: TimerHandle | None = None
@@ -481,72 +469,6 @@ class ChainRuntime:
         path, _ = self.core.tree.path_from_root(parent_hash)
         return {raw for _, proposal in path for raw in proposal.block.txs}
 
-    def _remember_skip(self, tid: bytes, reason: str) -> None:
-        self._skipped[tid] = reason
-        if len(self._skipped) > SKIPPED_REMEMBERED_MAX:
-            self._skipped.popitem(last=False)
-
-    def _is_committed(self, tid: bytes) -> bool:
-        # The mempool drops a transaction when it commits, so a pooled one is not
-        # committed: no ledger lookup for the common case.
-        return tid not in self.mempool and self.store.is_committed(tid)
-
-    def _verify_once(self, tid: bytes, tx: Transaction) -> bool:
-        if self.mempool.is_verified(tid):
-            return True
-        return verify_tx_signature(self.suite, tx)
-
-    # ------------------------------------------------------------ gossip
-
-    def _on_gossip(self, payload: bytes) -> None:
-        try:
-            batch = decode(payload, TxBatch)
-        except CodecError:
-            self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
-            return
-        # Duplicates are the common case (no signature to check); every refusal is
-        # counted in mempool stats.
-        candidates = self.mempool.precheck(batch.txs, self.store.tip_height())
-        self._check_signatures(candidates, lambda ok: self._admit_gossip(candidates, ok))
-
-    def _admit_gossip(self, candidates: Candidates, signature_ok: list[bool]) -> None:
-        if self._stopped or self.halted:
-            return
-        now = self.deps.now_ms()
-        self.mempool.admit_checked(
-            candidates, signature_ok, self.store.tip_height(), now, gossip=False
-        )
-        if self._held is not None and self.mempool.ready_count:
-            self._release_held_soon()
-
-    def _check_signatures(self, candidates: Candidates, then: Callable[[list[bool]], None]) -> None:
-        """``then(results)`` now, after checking inline, or later from the checker,
-        which refuses when busy: checking inline then is the back-pressure."""
-        jobs, checker = candidates.jobs, self.deps.signatures
-        if jobs and checker is not None and checker.start(self.suite, jobs, then):
-            self._count_checks("workers", len(jobs))
-            return
-        self._count_checks("inline", len(jobs))
-        then(verify_jobs(self.suite, jobs))
-
-    def _count_checks(self, where: str, count: int) -> None:
-        if count:
-            self.deps.metrics.inc(
-                "chaincity_signature_checks_total",
-                count,
-                "Transaction signatures checked at admission, by where.",
-                chain=self.chain_id,
-                where=where,
-            )
-
-    def flush_gossip(self) -> None:
-        """Send locally admitted transactions to the other validators, in batches."""
-        while True:
-            batch = self.mempool.drain_gossip(GOSSIP_BATCH_MAX)
-            if not batch:
-                return
-            self.deps.outbox.broadcast(Kind.TXS, encode(TxBatch(tuple(batch))))
-
     # ------------------------------------------------------------ metrics
 
     def _register_metrics(self) -> None:
@@ -576,140 +498,6 @@ class ChainRuntime:
             if t0 is not None:
                 hist.observe((now - t0) / 1000)
 
-    # ------------------------------------------------------------ API (ChainService)
-
-    async def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
-        """Admit local transactions; their signatures are checked by the signature
-        checker while the event loop serves others."""
-        submitted_ms = self.deps.now_ms()
-        candidates = self.mempool.precheck(raws, self.store.tip_height())
-        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-
-        def done(signature_ok: list[bool]) -> None:
-            if not future.done():
-                future.set_result(signature_ok)
-
-        self._check_signatures(candidates, done)
-        signature_ok = await future
-        return self._admit_submitted(candidates, signature_ok, submitted_ms)
-
-    def submit_now(self, raws: list[bytes]) -> list[SubmitOutcome]:
-        """``submit`` with the signatures checked inline, on this thread."""
-        submitted_ms = self.deps.now_ms()
-        candidates = self.mempool.precheck(raws, self.store.tip_height())
-        signature_ok = verify_jobs(self.suite, candidates.jobs)
-        self._count_checks("inline", len(candidates.jobs))
-        return self._admit_submitted(candidates, signature_ok, submitted_ms)
-
-    def _admit_submitted(
-        self, candidates: Candidates, signature_ok: list[bool], submitted_ms: int
-    ) -> list[SubmitOutcome]:
-        now = self.deps.now_ms()
-        height = self.store.tip_height()
-        out = []
-        for tid in self.mempool.admit_checked(candidates, signature_ok, height, now):
-            if isinstance(tid, AdmitError):
-                out.append(SubmitOutcome(tid.tx_id, tid))
-                continue
-            if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
-                self._submitted_ms[tid] = submitted_ms
-            out.append(SubmitOutcome(tid))
-        self.flush_gossip()
-        if self._held is not None and self.mempool.ready_count:
-            self._release_held_soon()
-        return out
-
-    def tip_height(self) -> int:
-        return self.store.tip_height()
-
-    def tx_status(self, tid: bytes) -> dict[str, Any]:
-        doc: dict[str, Any] = {"id": tid.hex()}
-        receipt = self.store.receipt(tid)
-        if receipt is not None:
-            doc.update(
-                status="committed" if receipt.status == 0 else "failed",
-                height=receipt.height,
-                index=receipt.index,
-                receipt=receipt_to_json(receipt),
-            )
-        elif tid in self.mempool:
-            doc["status"] = "pending"
-        elif tid in self._skipped:
-            doc.update(status="rejected", reason=self._skipped[tid])
-        else:
-            doc["status"] = "unknown"
-        return doc
-
-    def block(self, height: int | None) -> dict[str, Any] | None:
-        h = self.store.tip_height() if height is None else height
-        summary = self._block_summary(h)
-        if summary is None:
-            return None
-        cert = self.store.commit_cert(h)
-        result = self.store.exec_result(h)
-        return {
-            "hash": summary[0],
-            "result": None
-            if result is None
-            else {
-                "state_root": result.state_root.hex(),
-                "receipts_root": result.receipts_root.hex(),
-            },
-            "header": dict(summary[1]),
-            "tx_ids": list(summary[2]),
-            "commit_cert": None if cert is None else encode(cert).hex(),
-        }
-
-    def _block_summary(self, height: int) -> _BlockSummary | None:
-        """Hash, header and transaction ids of a committed block, remembered for the
-        latest few heights: a client polling the tip would otherwise make the node
-        decode and hash every transaction of the block on each poll."""
-        summary = self._summaries.get(height)
-        if summary is not None:
-            return summary
-        block = self.store.block(height)
-        if block is None:
-            return None
-        summary = (
-            block_hash(self.suite, block.header).hex(),
-            header_to_json(block.header),
-            tuple(_tx_id_or_none(self.suite, raw) for raw in block.txs),
-        )
-        self._summaries[height] = summary
-        if len(self._summaries) > BLOCK_SUMMARIES_MAX:
-            self._summaries.popitem(last=False)
-        return summary
-
-    def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]:
-        height = self.store.tip_height()
-        raw = self.store.get_state(contract, key, height)
-        doc: dict[str, Any] = {
-            "contract": contract,
-            "key": key.decode(errors="replace"),
-            "height": height,
-            "found": raw is not None,
-            "value": None if raw is None else encoded_value_to_json(raw),
-        }
-        if with_proof:
-            from chaincity.node.proofs import build_bundle
-
-            doc["proof"] = build_bundle(self, contract, key)
-        return doc
-
-    def status(self) -> dict[str, Any]:
-        core = self.core
-        return {
-            "chain_id": self.chain_id,
-            "height": self.store.tip_height(),
-            "round": core.round if core else 0,
-            "leader": get_leader(core.vset, core.round) if core else None,
-            "epoch": core.vset.epoch if core else 0,
-            "validators": [v.name for v in self.deps.genesis.validators.validators],
-            "mempool": len(self.mempool),
-            "halted": self.halted,
-            "consensus": dict(sorted(core.stats.items())) if core else {},
-        }
-
 
 def _describe(action: Action) -> str:
     if isinstance(action, SendTo | Broadcast):
@@ -724,10 +512,3 @@ def _describe(action: Action) -> str:
         h = action.proposal.block.header
         return f"PersistBlock height {h.height} round {h.round}"
     return repr(action)[:200]
-
-
-def _tx_id_or_none(suite: CryptoSuite, raw: bytes) -> str | None:
-    try:
-        return tx_id(suite, decode(raw, Transaction).body).hex()
-    except CodecError:
-        return None

@@ -10,14 +10,14 @@ from chaincity.proofs import BUNDLE_TYPE, HEADERS_MAX, ProofBundle, encode_bundl
 from chaincity.types.block import BlockHeader
 
 if TYPE_CHECKING:
-    from chaincity.node.chain import ChainRuntime
+    from chaincity.node.queries import ChainQueries
 
 
 class ProofUnavailable(Exception):
     """The ledger cannot prove this yet (e.g. nothing attested since genesis)."""
 
 
-def build_bundle(rt: ChainRuntime, contract: str, key: bytes) -> dict[str, Any]:
+def build_bundle(rt: ChainQueries, contract: str, key: bytes) -> dict[str, Any]:
     store = rt.store
     tip = store.tip_height()
     cert = store.commit_cert(tip)
