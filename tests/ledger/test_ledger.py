@@ -130,7 +130,7 @@ def test_check_finds_a_tampered_value_and_a_broken_link(data_dir: Path) -> None:
     for _ in range(4):
         commit_next(ledger)
     with store.write() as txn:
-        table = ledger.state.tables["values"]
+        table = ledger.state.tables["current"]
         entry_key, raw = next(iter(txn.scan(table)))
         txn.put(table, entry_key, raw + b"!")
         txn.delete(f"{CHAIN}/blocks", struct.pack(">Q", 1))

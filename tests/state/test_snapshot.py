@@ -17,8 +17,8 @@ SUITE = get_suite("ed25519-sha256")
 
 
 class _CountingRead(ReadTxn):
-    """A read transaction that counts its lookups in the values table, and knows if it
-    was closed (reading a closed one fails the test)."""
+    """A read transaction that counts its lookups of values (current and history), and
+    knows if it was closed (reading a closed one fails the test)."""
 
     def __init__(self, inner: ReadTxn, store: CountingStore) -> None:
         self.inner = inner
@@ -30,12 +30,12 @@ class _CountingRead(ReadTxn):
 
     def get(self, table: str, key: bytes) -> bytes | None:
         self._check()
+        if table.endswith(("state.current", "state.history")):
+            self.store.value_reads += 1
         return self.inner.get(table, key)
 
     def seek(self, table: str, key: bytes) -> tuple[bytes, bytes] | None:
         self._check()
-        if table.endswith("state.values"):
-            self.store.value_seeks += 1
         return self.inner.seek(table, key)
 
     def scan(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
@@ -50,7 +50,7 @@ class CountingStore(KVStore):
         self.inner = LmdbStore(LmdbConfig(path, durable=False, map_size_bytes=2**28))
         self.opened = 0
         self.open_now = 0
-        self.value_seeks = 0
+        self.value_reads = 0
         self.txns: list[_CountingRead] = []
 
     def open_tables(self, names: Sequence[str]) -> None:
@@ -194,14 +194,15 @@ def test_nothing_leaks_over_many_versions_and_close_releases(store: CountingStor
 def test_a_failed_read_releases_the_snapshot(store: CountingStore) -> None:
     state = AuthenticatedState(store, SUITE, window=4)
     _commit(state, {b"a": b"1"})
-    assert state.get(b"a") == b"1"
-    values = state.tables["values"]
-    with store.write() as txn:  # a damaged entry: neither present nor a tombstone
-        key, _raw = next(iter(txn.scan(values)))
-        txn.put(values, key, b"\x07")
+    _commit(state, {b"a": b"2"})
+    assert state.get(b"a", 0) == b"1"
+    history = state.tables["history"]
+    with store.write() as txn:  # a damaged entry: neither present nor absent
+        key, _raw = next(iter(txn.scan(history)))
+        txn.put(history, key, b"\x07")
     state.close()
     with pytest.raises(StateCorruption):
-        state.get(b"a")
+        state.get(b"a", 0)
     assert store.open_now == 0 and not state.snapshot_open
 
 
@@ -214,14 +215,14 @@ def test_prepare_does_not_look_up_again_what_the_overlay_read(store: CountingSto
         view.put(bytes([i]), b"w")
     assert view.get(b"\x0a") == b"w"
     view.put(b"\x03", b"unread")  # written blind: looked up at prepare
-    seeks = store.value_seeks
+    reads = store.value_reads
     update = state.prepare(view)
-    assert store.value_seeks == seeks + 1
-    assert update.stale.values  # the replaced entries of the keys read are retired
+    assert store.value_reads == reads + 1
+    assert len(update.history) == 21  # what each changed key was, from the reads
     expected = state.prepare_changes(0, view.changes())
     assert expected.root == update.root
     assert sorted(expected.values) == sorted(update.values)
-    assert sorted(expected.stale.values) == sorted(update.stale.values)
+    assert sorted(expected.history) == sorted(update.history)
     state.commit(update)
     assert state.get(b"\x0a") == b"w" and state.get(b"\x03") == b"unread"
 
@@ -230,11 +231,11 @@ def test_repeated_overlay_reads_look_up_once(store: CountingStore) -> None:
     state = AuthenticatedState(store, SUITE, window=4)
     _commit(state, {b"k": b"v"})
     view = state.overlay()
-    seeks = store.value_seeks
+    reads = store.value_reads
     for _ in range(10):
         assert view.get(b"k") == b"v"
         assert view.get(b"absent") is None
-    assert store.value_seeks == seeks + 2
+    assert store.value_reads == reads + 2
 
 
 def test_remembered_entries_serve_deletes_and_unchanged_values(store: CountingStore) -> None:
@@ -252,7 +253,7 @@ def test_remembered_entries_serve_deletes_and_unchanged_values(store: CountingSt
     expected = state.prepare_changes(1, view.changes())
     assert update.root == expected.root
     assert sorted(update.values) == sorted(expected.values)
-    assert sorted(update.stale.values) == sorted(expected.stale.values)
+    assert sorted(update.history) == sorted(expected.history)
     assert update.changed_keys == expected.changed_keys == 2  # a and c
     state.commit(update)
     assert [state.get(k) for k in (b"a", b"b", b"c", b"d")] == [b"back", b"22", None, None]

@@ -186,7 +186,7 @@ def _check_state(ledger: Ledger, report: CheckReport) -> None:
     hasher = state.hasher
     with ledger.store.read() as txn:
         try:
-            leaves = sorted(_latest_leaves(txn, state.tables["values"], hasher, version))
+            leaves = sorted(_latest_leaves(txn, state.tables["current"], hasher))
         except StateCorruption as exc:
             report.add(f"state at height {version}: {exc}")
             return
@@ -222,25 +222,10 @@ def _check_tree(ledger: Ledger, txn: ReadTxn, version: int) -> int:
     return count
 
 
-def _latest_leaves(
-    txn: ReadTxn, table: str, hasher: Hasher, version: int
-) -> Iterator[tuple[bytes, bytes]]:
-    """(key hash, value hash) of every key present at ``version``, from the values table."""
-    last_key = None
-    for entry_key, raw in txn.scan(table):
-        if len(entry_key) < 11:
-            raise StateCorruption(f"malformed value entry {entry_key.hex()}")
-        key = entry_key[2:-8]
-        if key == last_key:
-            continue
-        entry_version = 2**64 - 1 - _U64.unpack(entry_key[-8:])[0]
-        if entry_version > version:
-            raise StateCorruption(f"value entry of version {entry_version} above {version}")
-        last_key = key
-        if raw[:1] == b"\x01":
-            yield hasher.key(key), hasher.value(raw[1:])
-        elif raw != b"\x00":
-            raise StateCorruption(f"malformed value entry for key {key.hex()}")
+def _latest_leaves(txn: ReadTxn, table: str, hasher: Hasher) -> Iterator[tuple[bytes, bytes]]:
+    """(key hash, value hash) of every key present in the latest version."""
+    for key, value in txn.scan(table):
+        yield hasher.key(key), hasher.value(value)
 
 
 __all__ = ["CertVerifier", "CheckReport", "check_ledger", "require_cert_present"]

@@ -49,10 +49,9 @@ class Overlay:
         self._base = base_version
         self._writes: dict[bytes, bytes | None] = {}
         self._journal: list[tuple[bytes, object]] = []
-        # What each key read from the base was found as (entry key, value): repeated
-        # reads, and preparing the update, then need no second lookup. The base never
-        # changes, so neither does an entry.
-        self._base_reads: dict[bytes, tuple[bytes | None, bytes | None]] = {}
+        # What each key read from the base was found to be: repeated reads, and
+        # preparing the update, then need no second lookup. The base never changes.
+        self._base_reads: dict[bytes, bytes | None] = {}
         self._prepared: StateUpdate | None = None
 
     @property
@@ -67,15 +66,16 @@ class Overlay:
             return self._writes[key]
         if self._base is None:
             return None
-        found = self._base_reads.get(key)
-        if found is None:
-            found = self._state.lookup(key, self._base)
-            if len(self._base_reads) < BASE_READS_MAX:
-                self._base_reads[key] = found
-        return found[1]
+        reads = self._base_reads
+        if key in reads:
+            return reads[key]
+        found = self._state.get(key, self._base)
+        if len(reads) < BASE_READS_MAX:
+            reads[key] = found
+        return found
 
-    def base_entries(self) -> dict[bytes, tuple[bytes | None, bytes | None]]:
-        """The base lookups remembered so far: key -> (entry key, value) at the base."""
+    def base_values(self) -> dict[bytes, bytes | None]:
+        """The base reads remembered so far: key -> value at the base (None: absent)."""
         return self._base_reads
 
     def put(self, key: bytes, value: bytes | None) -> None:

@@ -12,9 +12,10 @@ committed.
 Tables (``<prefix>`` is chain-scoped):
 
 - ``nodes``: be64(version) + nibble path -> page (see tree.py)
-- ``values``: be16(len) + key + be64(~version) -> 0x01 + value, or 0x00 (deleted)
-- ``stale``: be64(version) -> value keys replaced at that version (and node keys
-  of replaced pages written before generations were counted)
+- ``current``, ``history``: the values of the latest version, and what each
+  version replaced (see values.py); ``values``: the layout before, converted
+- ``stale``: be64(version) -> node keys of replaced pages written before
+  generations were counted (and value entries of the layout before)
 - ``roots``: be64(version) -> root hash + be64(version of the root page), kept forever
 - ``meta``: ``latest`` and ``oldest`` retained version, ``generations_from``
 - ``gens``, ``due``, ``dying``: page counts of generations (see generations.py),
@@ -36,7 +37,7 @@ import msgspec
 
 from chaincity.crypto import CryptoSuite
 from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT, Generations
-from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
+from chaincity.state.kv import KVStore, ReadTxn, StorageError, WriteTxn
 from chaincity.state.page import Page
 from chaincity.state.tree import (
     PAGE_DEPTH_MAX,
@@ -45,6 +46,15 @@ from chaincity.state.tree import (
     StateCorruption,
     StateProof,
     nibble,
+)
+from chaincity.state.values import (
+    ABSENT,
+    LAYOUT,
+    LAYOUT_KEY,
+    PRESENT,
+    convert_legacy,
+    history_end,
+    value_at,
 )
 from chaincity.state.writer import NATIVE_APPLY, NativeApply, TreeChanges, TreeWriter
 
@@ -56,12 +66,11 @@ VALUE_SIZE_MAX = 64 * 1024
 CHANGES_MAX = 1_000_000  # per version
 WINDOW_DEFAULT = 128
 PAGE_CACHE_DEFAULT = 1_000_000  # pages: the latest tree of about 2.7*10^6 keys (0.36 a key)
-U64_MAX = 2**64 - 1
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
-_TOMBSTONE = b"\x00"
-_PRESENT = b"\x01"
+# Not among an overlay's reads (compared by identity: no other reference exists).
+_UNREAD = b"unread"
 
 
 class StateError(Exception):
@@ -87,16 +96,13 @@ def check_value(value: bytes) -> None:
 
 
 def table_names(prefix: str) -> dict[str, str]:
-    tables = ("nodes", "values", "stale", "roots", "meta", "gens", "due", "dying")
+    tables = ["nodes", "current", "history", "values", "stale", "roots", "meta"]
+    tables += ["gens", "due", "dying"]
     return {t: f"{prefix}state.{t}" for t in tables}
 
 
 def _node_key(version: int, path: bytes) -> bytes:
     return _U64.pack(version) + path
-
-
-def _value_key(key: bytes, version: int) -> bytes:
-    return _U16.pack(len(key)) + key + _U64.pack(U64_MAX - version)
 
 
 class _StaleList(msgspec.Struct, array_like=True, frozen=True):
@@ -114,7 +120,8 @@ class StateUpdate:
     root_page_version: int
     pages: list[tuple[bytes, bytes]] = field(default_factory=list)  # (node key, encoded page)
     decoded_pages: list[Page] = field(default_factory=list)  # the Python writer's, in order
-    values: list[tuple[bytes, bytes]] = field(default_factory=list)
+    values: list[tuple[bytes, bytes | None]] = field(default_factory=list)  # None deletes
+    history: list[tuple[bytes, bytes]] = field(default_factory=list)  # what was replaced
     stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
     changed_keys: int = 0
 
@@ -157,9 +164,23 @@ class AuthenticatedState:
             self._latest = self._read_meta(txn, b"latest")
             self._oldest = self._read_meta(txn, b"oldest")
             self._generations = Generations.open(txn, self._tables, self._latest, copy_after_pct)
+            legacy = self._latest is not None and txn.get(self._tables["meta"], LAYOUT_KEY) is None
+        if legacy:
+            self._convert_legacy_values()
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
+
+    def _convert_legacy_values(self) -> None:
+        try:
+            with self._store.write() as txn:
+                convert_legacy(txn, self._tables, self._oldest or 0)
+                txn.put(self._tables["meta"], LAYOUT_KEY, LAYOUT)
+        except StorageError as exc:
+            raise StateError(
+                f"the state's values are stored as earlier builds did and must be converted, "
+                f"which needs the store open for writing (start the node once): {exc}"
+            ) from None
 
     # -- the read snapshot ----------------------------------------------------
 
@@ -244,18 +265,10 @@ class AuthenticatedState:
     def get(self, key: bytes, version: int | None = None) -> bytes | None:
         """The value of ``key`` at ``version`` (default latest), or None if absent."""
         check_key(key)
-        if self._latest is None and version is None:
-            return None
-        return self.lookup(key, version)[1]
-
-    def lookup(self, key: bytes, version: int | None = None) -> tuple[bytes | None, bytes | None]:
-        """(stored entry key, value) of ``key`` at ``version``; an overlay hands the pair
-        back to :meth:`prepare_changes` so that it need not look the key up again."""
-        check_key(key)
         latest = self._latest
         if version is None or version == latest:  # nearly every read: the latest version
             if latest is None:
-                return None, None
+                return None
             at = latest
         else:
             at = self._resolve(version)
@@ -265,20 +278,9 @@ class AuthenticatedState:
             self._release_snapshot()
             raise
 
-    def _get(self, txn: ReadTxn, key: bytes, version: int) -> tuple[bytes | None, bytes | None]:
-        """(key of the newest entry at or before ``version``, its value)."""
-        wanted = _value_key(key, version)
-        found = txn.seek(self._tables["values"], wanted)
-        if found is None:
-            return None, None
-        entry_key, raw = found
-        if len(entry_key) != len(wanted) or entry_key[:-8] != wanted[:-8]:
-            return None, None
-        if raw[:1] == _PRESENT:
-            return entry_key, raw[1:]
-        if raw != _TOMBSTONE:
-            raise StateCorruption(f"malformed value entry for key {key.hex()}")
-        return entry_key, None
+    def _get(self, txn: ReadTxn, key: bytes, version: int) -> bytes | None:
+        assert self._latest is not None  # a resolved version is committed
+        return value_at(txn, self._tables, key, version, self._latest)
 
     def prove(self, key: bytes, version: int | None = None) -> tuple[bytes | None, StateProof]:
         """The value of ``key`` at ``version`` and a proof of it against that version's root."""
@@ -287,7 +289,7 @@ class AuthenticatedState:
         key_hash = self._hasher.key(key)
         try:
             txn = self._reader()
-            value = self._get(txn, key, at)[1]
+            value = self._get(txn, key, at)
             page_version = self._root_ref(txn, at)[1]
             proof, found = self._prove(txn, key_hash, page_version)
         except BaseException:
@@ -386,7 +388,7 @@ class AuthenticatedState:
         cached = view.prepared()
         if cached is not None:
             return cached
-        update = self.prepare_changes(view.base_version, view.changes(), view.base_entries())
+        update = self.prepare_changes(view.base_version, view.changes(), view.base_values())
         view.set_prepared(update)
         return update
 
@@ -394,12 +396,12 @@ class AuthenticatedState:
         self,
         base: int | None,
         changes: Iterable[tuple[bytes, bytes | None]],
-        known: Mapping[bytes, tuple[bytes | None, bytes | None]] | None = None,
+        known: Mapping[bytes, bytes | None] | None = None,
     ) -> StateUpdate:
         """The next version from net ``changes`` (key -> value, None deletes) over ``base``.
 
-        ``known``: what :meth:`lookup` returned for some keys at ``base`` (an overlay's
-        reads), so that they are not looked up again."""
+        ``known``: the values of some keys at ``base`` (an overlay's reads), so that
+        they are not looked up again."""
         if base != self._latest:
             raise StateConflict(f"update built on version {base}, latest is {self._latest}")
         version = 0 if base is None else base + 1
@@ -418,14 +420,15 @@ class AuthenticatedState:
         base: int | None,
         version: int,
         changes: Iterable[tuple[bytes, bytes | None]],
-        known: Mapping[bytes, tuple[bytes | None, bytes | None]],
+        known: Mapping[bytes, bytes | None],
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         tree_changes: list[tuple[bytes, bytes | None]] = []
-        hash_fn, get, recalled = self._hasher.hash_fn, self._get, known.get
+        hash_fn, get, recalled = self._hasher.hash_fn, txn.get, known.get
         ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
-        new_values, stale_values = update.values, update.stale.values
-        suffix = _U64.pack(U64_MAX - version)
+        current = self._tables["current"]
+        new_values, history = update.values, update.history
+        prefix = _U64.pack(version)
         for count, (key, value) in enumerate(changes):
             if count >= CHANGES_MAX:
                 raise StateError(f"more than {CHANGES_MAX} changes in one version")
@@ -433,26 +436,24 @@ class AuthenticatedState:
             if value is not None:
                 check_value(value)
             if base is None:
-                old_entry, old_value = None, None
+                old = None
             else:
-                found = recalled(key)
-                old_entry, old_value = get(txn, key, base) if found is None else found
-            if old_value == value:
+                old = recalled(key, _UNREAD)
+                if old is _UNREAD:
+                    old = get(current, key)
+            if old == value:
                 continue
-            if old_entry is not None:
-                stale_values.append(old_entry)
-            entry = _U16.pack(len(key)) + key + suffix
+            new_values.append((key, value))
+            history.append(
+                (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
+            )
             if value is None:
-                new_values.append((entry, _TOMBSTONE))
-                stale_values.append(entry)  # a tombstone is dropped with what it hides
                 key_hash = hash_fn(key) if ctor is None else ctor(key).digest()
                 tree_changes.append((key_hash, None))
+            elif ctor is None:
+                tree_changes.append((hash_fn(key), hash_fn(value)))
             else:
-                new_values.append((entry, _PRESENT + value))
-                if ctor is None:
-                    tree_changes.append((hash_fn(key), hash_fn(value)))
-                else:
-                    tree_changes.append((ctor(key).digest(), ctor(value).digest()))
+                tree_changes.append((ctor(key).digest(), ctor(value).digest()))
         tree_changes.sort(key=itemgetter(0))
         for first, second in pairwise(tree_changes):
             if first[0] == second[0]:
@@ -531,15 +532,21 @@ class AuthenticatedState:
         # A version's node keys sort after every key stored (they start with the version):
         # appended in order, they fill LMDB pages densely with no search or split.
         txn.put_many(tables["nodes"], sorted(update.pages), append=True)
-        txn.put_many(tables["values"], sorted(update.values))
+        # A changed key's entry is overwritten where it stands; what it replaced is
+        # appended to the history, whose keys too start with the version.
+        values = sorted(update.values)
+        txn.put_many(tables["current"], [(k, v) for k, v in values if v is not None])
+        txn.delete_many(tables["current"], [k for k, v in values if v is None])
+        txn.put_many(tables["history"], sorted(update.history), append=True)
         generations = self._generations
         generations.record(txn, update.version, len(update.pages), update.stale.nodes)
-        stale = _StaleList(generations.uncounted(update.stale.nodes), update.stale.values)
-        if stale.nodes or stale.values:
+        stale = _StaleList(generations.uncounted(update.stale.nodes), [])
+        if stale.nodes:
             txn.put(tables["stale"], _U64.pack(update.version), msgspec.msgpack.encode(stale))
         ref = update.root + _U64.pack(update.root_page_version)
         txn.put(tables["roots"], _U64.pack(update.version), ref)
         txn.put(tables["meta"], b"latest", _U64.pack(update.version))
+        txn.put(tables["meta"], LAYOUT_KEY, LAYOUT)
         oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._prune(txn, oldest)
         generations.delete_dead(txn, oldest)
@@ -548,6 +555,8 @@ class AuthenticatedState:
     def _prune(self, txn: WriteTxn, oldest: int) -> None:
         """Drop what only versions before ``oldest`` could reach."""
         tables = self._tables
+        # History of versions up to ``oldest``: what versions before it had.
+        txn.delete_between(tables["history"], _U64.pack(0), history_end(oldest))
         done: list[bytes] = []
         for stale_key, raw in txn.scan(tables["stale"]):
             if _U64.unpack(stale_key)[0] > oldest or len(done) >= 64:
@@ -558,7 +567,7 @@ class AuthenticatedState:
                 raise StateCorruption(f"stale list {stale_key.hex()} does not decode") from None
             # In key order, neighbouring deletions hit the LMDB pages just touched.
             txn.delete_many(tables["nodes"], sorted(stale.nodes))
-            txn.delete_many(tables["values"], sorted(stale.values))
+            txn.delete_many(tables["values"], sorted(stale.values))  # entries of the layout before
             done.append(stale_key)
         for stale_key in done:
             txn.delete(tables["stale"], stale_key)

@@ -1,0 +1,154 @@
+"""Values: the latest version's table, the history of what versions replaced, and
+the conversion of stores that kept the layout before."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, compute_root
+from chaincity.state.store import StateError, table_names
+from chaincity.state.tree import StateCorruption
+from chaincity.state.values import LAYOUT_KEY, U64_MAX
+from tests.state.test_native import SHA
+
+TABLES = table_names("")
+WINDOW = 4
+KEYS = [b"k" + bytes([i]) for i in range(24)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LmdbStore]:
+    kv = LmdbStore(LmdbConfig(str(tmp_path), durable=False, map_size_bytes=2**28))
+    kv.open_tables(list(TABLES.values()))
+    yield kv
+    kv.close()
+
+
+def _versions(
+    state: AuthenticatedState, rounds: int, seed: int, model: dict[bytes, bytes] | None = None
+) -> list[dict[bytes, bytes]]:
+    """Commit ``rounds`` random versions (puts, deletes, keys coming back) over ``model``
+    (the latest version's); the model of each."""
+    rng = random.Random(seed)
+    model = dict(model or {})
+    models = []
+    for round_no in range(rounds):
+        changes: dict[bytes, bytes | None] = {}
+        for key in rng.sample(KEYS, 8):
+            changes[key] = None if rng.random() < 0.3 else b"v%d" % round_no
+        for key, value in changes.items():
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+        state.commit(state.prepare_changes(state.latest_version, changes.items()))
+        models.append(dict(model))
+    return models
+
+
+def _check_reads(state: AuthenticatedState, models: list[dict[bytes, bytes]]) -> None:
+    assert state.latest_version == len(models) - 1
+    assert state.oldest_version is not None
+    for version in range(state.oldest_version, len(models)):
+        got = {key: state.get(key, version) for key in [*KEYS, b"new"]}
+        assert {k: v for k, v in got.items() if v is not None} == models[version]
+
+
+def test_reads_of_every_retained_version(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    models = _versions(state, 30, seed=1)
+    _check_reads(state, models)
+    assert state.root() == compute_root(SHA, models[-1])
+
+
+def test_history_is_dropped_once_no_retained_version_reads_it(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    _versions(state, 30, seed=2)
+    oldest = state.oldest_version
+    assert oldest == 30 - WINDOW
+    with store.read() as txn:
+        versions = {struct.unpack_from(">Q", k)[0] for k, _ in txn.scan(TABLES["history"])}
+        current = {k for k, _ in txn.scan(TABLES["current"])}
+    # History of version v serves reads before v: those of versions up to oldest go.
+    assert versions and min(versions) > oldest
+    assert current == {k for k in KEYS if state.get(k) is not None}
+
+
+def _to_legacy(store: LmdbStore, models: list[dict[bytes, bytes]], oldest: int) -> None:
+    """Rewrite the values as the builds before kept them: an entry per version that
+    changed a key, those replaced at ``oldest`` or before already pruned."""
+    entries: dict[bytes, list[tuple[int, bytes]]] = {}
+    before: dict[bytes, bytes] = {}
+    for version, model in enumerate(models):
+        for key in sorted(set(before) | set(model)):
+            if before.get(key) != model.get(key):
+                raw = b"\x00" if key not in model else b"\x01" + model[key]
+                entries.setdefault(key, []).append((version, raw))
+        before = model
+    with store.write() as txn:
+        txn.delete_between(TABLES["current"], b"\x00", b"\xff" * 300)
+        txn.delete_between(TABLES["history"], b"\x00", b"\xff" * 300)
+        txn.delete(TABLES["meta"], LAYOUT_KEY)
+        for key, runs in entries.items():
+            for (version, raw), later in zip(runs, [*runs[1:], None], strict=True):
+                if later is not None and later[0] <= oldest:
+                    continue  # pruned when the entry replacing it left the window
+                entry = struct.pack(">H", len(key)) + key + struct.pack(">Q", U64_MAX - version)
+                txn.put(TABLES["values"], entry, raw)
+
+
+def test_a_store_with_the_layout_before_is_converted_on_open(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    models = _versions(state, 20, seed=3)
+    models.append({**models[-1], b"new": b"n"})  # a key first written inside the window
+    state.commit(state.prepare_changes(state.latest_version, [(b"new", b"n")]))
+    oldest = state.oldest_version
+    assert oldest is not None
+    state.close()
+    _to_legacy(store, models, oldest)
+    with store.read() as txn:
+        assert any(True for _ in txn.scan(TABLES["values"]))
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    with store.read() as txn:
+        assert not any(True for _ in txn.scan(TABLES["values"]))
+        assert txn.get(TABLES["meta"], LAYOUT_KEY) is not None
+    _check_reads(state, models)
+    models += _versions(state, 10, seed=4, model=models[-1])  # and it goes on
+    _check_reads(state, models)
+    assert state.root() == compute_root(SHA, models[-1])
+
+
+def test_a_malformed_legacy_entry_is_corruption(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    models = _versions(state, 6, seed=6)
+    state.close()
+    _to_legacy(store, models, state.oldest_version or 0)
+    with store.write() as txn:
+        key, _raw = next(iter(txn.scan(TABLES["values"])))
+        txn.put(TABLES["values"], key, b"\x07")
+    with pytest.raises(StateCorruption):
+        AuthenticatedState(store, SHA, window=WINDOW)
+    with store.read() as txn:  # nothing was converted
+        assert txn.get(TABLES["meta"], LAYOUT_KEY) is None
+        assert not any(True for _ in txn.scan(TABLES["current"]))
+
+
+def test_a_read_only_store_with_the_layout_before_says_what_to_do(tmp_path: Path) -> None:
+    kv = LmdbStore(LmdbConfig(str(tmp_path), durable=False, map_size_bytes=2**28))
+    kv.open_tables(list(TABLES.values()))
+    state = AuthenticatedState(kv, SHA, window=WINDOW)
+    models = _versions(state, 6, seed=7)
+    state.close()
+    _to_legacy(kv, models, state.oldest_version or 0)
+    kv.close()
+    readonly = LmdbStore(LmdbConfig(str(tmp_path), readonly=True, map_size_bytes=2**28))
+    try:
+        with pytest.raises(StateError, match="converted"):
+            AuthenticatedState(readonly, SHA, window=WINDOW)
+    finally:
+        readonly.close()
