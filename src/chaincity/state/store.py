@@ -69,8 +69,6 @@ PAGE_CACHE_DEFAULT = 1_000_000  # pages: the latest tree of about 2.7*10^6 keys 
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
-# Not among an overlay's reads (compared by identity: no other reference exists).
-_UNREAD = b"unread"
 
 
 class StateError(Exception):
@@ -424,7 +422,7 @@ class AuthenticatedState:
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         tree_changes: list[tuple[bytes, bytes | None]] = []
-        hash_fn, get, recalled = self._hasher.hash_fn, txn.get, known.get
+        hash_fn, get = self._hasher.hash_fn, txn.get
         ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
         current = self._tables["current"]
         new_values, history = update.values, update.history
@@ -435,18 +433,16 @@ class AuthenticatedState:
             check_key(key)
             if value is not None:
                 check_value(value)
-            if base is None:
-                old = None
-            else:
-                old = recalled(key, _UNREAD)
-                if old is _UNREAD:
-                    old = get(current, key)
+            old = None  # (nothing was before the first version)
+            if base is not None:
+                old = known[key] if key in known else get(current, key)
             if old == value:
                 continue
             new_values.append((key, value))
-            history.append(
-                (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
-            )
+            if base is not None:
+                history.append(
+                    (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
+                )
             if value is None:
                 key_hash = hash_fn(key) if ctor is None else ctor(key).digest()
                 tree_changes.append((key_hash, None))
