@@ -164,9 +164,11 @@ def parse_genesis(data: bytes, source: str) -> Genesis:
     if len(data) > GENESIS_FILE_SIZE_MAX:
         raise ConfigError(f"{source}: larger than {GENESIS_FILE_SIZE_MAX} bytes")
     try:
-        doc = msgspec.json.decode(data, type=_GenesisDoc)
+        text = data.decode()
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: not UTF-8 text") from None
+    try:
+        doc = msgspec.json.decode(text, type=_GenesisDoc)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if doc.type != GENESIS_FILE_TYPE:

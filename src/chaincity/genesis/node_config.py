@@ -106,9 +106,11 @@ def parse_node_config(data: bytes, source: str) -> NodeConfig:
     if len(data) > NODE_CONFIG_FILE_SIZE_MAX:
         raise ConfigError(f"{source}: larger than {NODE_CONFIG_FILE_SIZE_MAX} bytes")
     try:
-        config = msgspec.toml.decode(data, type=NodeConfig)
+        text = data.decode()
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: not UTF-8 text") from None
+    try:
+        config = msgspec.toml.decode(text, type=NodeConfig)
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply") from None
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
