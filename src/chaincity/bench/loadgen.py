@@ -74,6 +74,8 @@ class _Run:
     sent: int = 0
     submit_times_s: dict[str, float] = field(default_factory=dict)
     commit_times_s: dict[str, float] = field(default_factory=dict)
+    # accepted and not yet seen committed: kept as it changes, not rescanned
+    waiting: set[str] = field(default_factory=set)
     blocks: list[tuple[int, int, float, int]] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
@@ -131,8 +133,11 @@ def _settle(run: _Run, raws: list[bytes], results: list[Any], sent_s: list[float
         if not isinstance(res, dict):
             continue
         code = res.get("code")
-        if code is None and isinstance(res.get("id"), str):
-            run.submit_times_s[res["id"]] = sent_s[i]
+        tid = res.get("id")
+        if code is None and isinstance(tid, str):
+            run.submit_times_s[tid] = sent_s[i]
+            if tid not in run.commit_times_s:
+                run.waiting.add(tid)
         elif code in RETRYABLE_CODES:
             _bump(run.refusals, str(code))
             retry.append(i)
@@ -247,6 +252,7 @@ async def _poll_commits(run: _Run, stop: asyncio.Event) -> None:
             for tid in tids:
                 if isinstance(tid, str):
                     run.commit_times_s.setdefault(tid, now_s)
+                    run.waiting.discard(tid)
             stamp_ms = block["header"].get("timestamp_ms")
             if tids and isinstance(stamp_ms, int) and len(run.blocks) < BLOCKS_KEPT_MAX:
                 run.blocks.append((height, len(tids), now_s, stamp_ms))
@@ -275,7 +281,7 @@ def _uncommitted(run: _Run) -> list[str]:
 
 async def _drain(run: _Run) -> None:
     deadline_s = time.monotonic() + run.plan.drain_s
-    while _uncommitted(run) and time.monotonic() < deadline_s:
+    while run.waiting and time.monotonic() < deadline_s:
         await asyncio.sleep(run.plan.poll_period_s)
 
 
