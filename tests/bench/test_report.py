@@ -115,6 +115,10 @@ def test_format_report_says_the_figures() -> None:
     assert "load process" not in text
     with_load = format_report(_report(load_cpu_s=4.95))
     assert re.search(r"load process\s+4\.95\s+5\.000\n", with_load)  # 4.95 s / 990 accepted
+    assert "by phase" not in text
+    phased = format_report(_report(cpu_phases_ms_per_tx={"signatures": 1.0, "execute": 0.5}))
+    # The node used 2 s / 990 txs = 2.020 ms per transaction: 0.520 outside the phases.
+    assert "tx (mean of the nodes): signatures 1.000, execute 0.500, rest 0.520" in phased
 
 
 def test_format_report_flags_lost_transactions() -> None:

@@ -33,3 +33,7 @@ def test_bench_runs_a_real_network_end_to_end(tmp_path: Path) -> None:
     assert all(n.cpu_s is not None and n.peak_rss_mib for n in report.node_figures)
     assert report.signature.bound_tps > 0
     assert report.state_keys == 2_500 and "2500 keys in the state" in format_report(report)
+    # Every node executed, stored and admitted the run's transactions, and said so.
+    for phase in ("execute", "state_root", "ledger_write", "admission", "signatures"):
+        assert report.cpu_phases_ms_per_tx.get(phase, 0) > 0, report.cpu_phases_ms_per_tx
+    assert "node CPU by phase" in format_report(report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chaincity.consensus.core import get_leader
+from chaincity.node.metrics import CPU_METRIC, CpuPhases
 from chaincity.node.wire import Kind
 from tests.node.harness import make_network, restart
 from tests.support import BOB_KEY, make_tx
@@ -194,3 +195,31 @@ def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:
     # Each accepted proposal is kept together with the safety data of the vote for
     # it, so there are fewer durable writes than things written.
     assert 0 < store.consensus_writes < store.safety_saves + len(store.pending)
+
+
+def test_cpu_is_counted_by_phase_once_per_batch_and_block() -> None:
+    net, stores = make_network(4)
+    ticks = iter(range(1_000_000))  # each reading one second later: a counter counts calls
+    clock = lambda: float(next(ticks))  # noqa: E731
+    for node in net.nodes:
+        node.cpu = CpuPhases(node.deps.metrics, "main", clock)
+    start_all(net)
+    raws = [
+        make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(8)
+    ]
+    outcomes = net.nodes[1].submit_now(raws)
+    ids = [o.tx_id for o in outcomes]
+    assert net.run_until(lambda: all(all(s.is_committed(t) for t in ids) for s in stores))
+    metrics = net.nodes[0].deps.metrics
+
+    def seconds(phase: str) -> float:
+        return metrics.counter_value(CPU_METRIC, chain="main", phase=phase)
+
+    applied = stores[0].tip_height()  # blocks 1..tip, each executed once
+    for phase in ("execute", "state_root", "ledger_write", "pool_upkeep"):
+        assert seconds(phase) == applied, phase
+    # Node 0 got the batch by gossip: prechecked, checked and pooled as one batch.
+    assert seconds("signatures") == 1
+    assert seconds("admission") == 2
+    assert seconds("consensus") > 0
+    assert f'{CPU_METRIC}{{chain="main",phase="execute"}} {applied}' in metrics.render()

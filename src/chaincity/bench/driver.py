@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from chaincity.bench import preload, procfs, stats, workload
+from chaincity.bench import phases, preload, procfs, stats, workload
 from chaincity.bench.loadgen import LoadPlan, LoadResult
 from chaincity.bench.network import (
     BenchError,
@@ -150,10 +150,12 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         )
         verify_per_s = workload.measure_verify_per_s(get_suite(opts.suite), raws, opts.verify_s)
         say(f"one core verifies {verify_per_s:.0f} signatures/s; applying load")
+        phases_before = [phases.read_cpu_phases(url) for url in net.api_urls]
         before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         memory: list[tuple[float, float, float]] = []
         result = _apply_load(work, net, raws, opts, height + 1, memory)
         after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
+        phases_after = [phases.read_cpu_phases(url) for url in net.api_urls]
         exited = net.exited()
     finally:
         stop_nodes(net)
@@ -166,7 +168,10 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
             f"block seen was at height {top}; if the chain passed the expiry, that is why"
         )
     report = _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
-    return msgspec.structs.replace(report, memory_mib=memory, load_cpu_s=result.cpu_s)
+    by_phase = phases.compute_phase_figures(phases_before, phases_after, len(result.commit_times_s))
+    return msgspec.structs.replace(
+        report, memory_mib=memory, load_cpu_s=result.cpu_s, cpu_phases_ms_per_tx=by_phase
+    )
 
 
 def _set_node_options(nodes: Sequence[NodeView], opts: BenchOptions) -> None:

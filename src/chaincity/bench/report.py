@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import msgspec
 
 from chaincity.bench import stats
+from chaincity.bench.phases import format_phases
 from chaincity.bench.procfs import ProcSample
 
 MIB = 1024 * 1024
@@ -71,6 +72,8 @@ class BenchReport(msgspec.Struct, frozen=True):
     # (seconds since the load started, resident MiB, of which anonymous) of the node
     # with the most resident memory, sampled through the run
     memory_mib: list[tuple[float, float, float]] = msgspec.field(default_factory=list)
+    # milliseconds of node CPU per committed transaction, by phase of the nodes' work
+    cpu_phases_ms_per_tx: dict[str, float] = msgspec.field(default_factory=dict)
 
     @property
     def all_committed(self) -> bool:
@@ -189,6 +192,10 @@ def format_report(r: BenchReport) -> str:
             f"{'load process':<16}{r.load_cpu_s:9.2f}"
             f"{_fmt(r.load_cpu_s * 1000 / r.accepted if r.accepted else None, '11.3f')}"
         )
+    if r.cpu_phases_ms_per_tx:
+        per_tx = [n.cpu_ms_per_tx for n in r.node_figures if n.cpu_ms_per_tx is not None]
+        mean = sum(per_tx) / len(per_tx) if per_tx else None
+        lines.append(format_phases(r.cpu_phases_ms_per_tx, mean))
     if r.memory_mib:
         points = ", ".join(f"{t:.0f} s {mib:.0f}/{anon:.0f}" for t, mib, anon in r.memory_mib)
         lines.append(

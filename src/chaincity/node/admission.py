@@ -19,6 +19,7 @@ from chaincity.codec import CodecError, decode, encode
 from chaincity.consensus.events import RequestPayload
 from chaincity.crypto import CryptoSuite
 from chaincity.mempool import AdmitError, Candidates, Mempool, verify_jobs
+from chaincity.node.metrics import CpuPhases
 from chaincity.node.store import ChainStore
 from chaincity.node.wire import Kind, TxBatch
 from chaincity.types.tx import Transaction, verify_tx_signature
@@ -45,6 +46,7 @@ class Admission:
     _release_held_soon: Callable[[], None]
     _skipped: OrderedDict[bytes, str]  # transaction id -> why it was not committed
     _submitted_ms: dict[bytes, int]  # transaction id -> when it was submitted here
+    cpu: CpuPhases
 
     def _remember_skip(self, tid: bytes, reason: str) -> None:
         self._skipped[tid] = reason
@@ -64,23 +66,25 @@ class Admission:
     # ------------------------------------------------------------ gossip
 
     def _on_gossip(self, payload: bytes) -> None:
-        try:
-            batch = decode(payload, TxBatch)
-        except CodecError:
-            self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
-            return
-        # Duplicates are the common case (no signature to check); every refusal is
-        # counted in mempool stats.
-        candidates = self.mempool.precheck(batch.txs, self.store.tip_height())
+        with self.cpu.measure("admission"):
+            try:
+                batch = decode(payload, TxBatch)
+            except CodecError:
+                self.deps.metrics.inc("chaincity_bad_messages_total", chain=self.chain_id)
+                return
+            # Duplicates are the common case (no signature to check); every refusal is
+            # counted in mempool stats.
+            candidates = self.mempool.precheck(batch.txs, self.store.tip_height())
         self._check_signatures(candidates, lambda ok: self._admit_gossip(candidates, ok))
 
     def _admit_gossip(self, candidates: Candidates, signature_ok: list[bool]) -> None:
         if self._stopped or self.halted:
             return
         now = self.deps.now_ms()
-        self.mempool.admit_checked(
-            candidates, signature_ok, self.store.tip_height(), now, gossip=False
-        )
+        with self.cpu.measure("admission"):
+            self.mempool.admit_checked(
+                candidates, signature_ok, self.store.tip_height(), now, gossip=False
+            )
         if self._held is not None and self.mempool.ready_count:
             self._release_held_soon()
 
@@ -92,7 +96,9 @@ class Admission:
             self._count_checks("workers", len(jobs))
             return
         self._count_checks("inline", len(jobs))
-        then(verify_jobs(self.suite, jobs))
+        with self.cpu.measure("signatures"):
+            results = verify_jobs(self.suite, jobs)
+        then(results)
 
     def _count_checks(self, where: str, count: int) -> None:
         if count:
@@ -118,7 +124,8 @@ class Admission:
         """Admit local transactions; their signatures are checked by the signature
         checker while the event loop serves others."""
         submitted_ms = self.deps.now_ms()
-        candidates = self.mempool.precheck(raws, self.store.tip_height())
+        with self.cpu.measure("admission"):
+            candidates = self.mempool.precheck(raws, self.store.tip_height())
         future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
 
         def done(signature_ok: list[bool]) -> None:
@@ -132,8 +139,10 @@ class Admission:
     def submit_now(self, raws: list[bytes]) -> list[SubmitOutcome]:
         """``submit`` with the signatures checked inline, on this thread."""
         submitted_ms = self.deps.now_ms()
-        candidates = self.mempool.precheck(raws, self.store.tip_height())
-        signature_ok = verify_jobs(self.suite, candidates.jobs)
+        with self.cpu.measure("admission"):
+            candidates = self.mempool.precheck(raws, self.store.tip_height())
+        with self.cpu.measure("signatures"):
+            signature_ok = verify_jobs(self.suite, candidates.jobs)
         self._count_checks("inline", len(candidates.jobs))
         return self._admit_submitted(candidates, signature_ok, submitted_ms)
 
@@ -143,14 +152,15 @@ class Admission:
         now = self.deps.now_ms()
         height = self.store.tip_height()
         out = []
-        for tid in self.mempool.admit_checked(candidates, signature_ok, height, now):
-            if isinstance(tid, AdmitError):
-                out.append(SubmitOutcome(tid.tx_id, tid))
-                continue
-            if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
-                self._submitted_ms[tid] = submitted_ms
-            out.append(SubmitOutcome(tid))
-        self.flush_gossip()
+        with self.cpu.measure("admission"):
+            for tid in self.mempool.admit_checked(candidates, signature_ok, height, now):
+                if isinstance(tid, AdmitError):
+                    out.append(SubmitOutcome(tid.tx_id, tid))
+                    continue
+                if len(self._submitted_ms) < LATENCY_TRACKED_MAX:
+                    self._submitted_ms[tid] = submitted_ms
+                out.append(SubmitOutcome(tid))
+            self.flush_gossip()
         if self._held is not None and self.mempool.ready_count:
             self._release_held_soon()
         return out

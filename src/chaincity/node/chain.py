@@ -48,7 +48,7 @@ from chaincity.consensus.events import (
 )
 from chaincity.contracts import builtin_registry
 from chaincity.crypto import CryptoSuite
-from chaincity.execution.executor import BlockExecutor, ExecutionParams
+from chaincity.execution.executor import BlockExecutor, BlockResult, ExecutionParams
 from chaincity.genesis.model import Genesis, genesis_hash
 from chaincity.mempool import (
     Mempool,
@@ -57,7 +57,7 @@ from chaincity.mempool import (
 )
 from chaincity.node.admission import Admission
 from chaincity.node.identity import CachedAuthorizer
-from chaincity.node.metrics import Metrics
+from chaincity.node.metrics import CpuPhases, Metrics
 from chaincity.node.queries import BlockSummary, ChainQueries
 from chaincity.node.store import ChainStore
 from chaincity.node.sync import SyncTracker
@@ -106,6 +106,9 @@ class ChainDeps:
     metrics: Metrics
     # Where admission checks signatures; None: inline, on the caller's thread.
     signatures: SignatureChecker | None = None
+    # The event loop thread's CPU seconds, for chaincity_cpu_seconds_total; by
+    # default none is counted.
+    cpu_clock: Callable[[], float] = lambda: 0.0
 
 
 class ChainRuntime(Admission, ChainQueries):
@@ -118,6 +121,7 @@ class ChainRuntime(Admission, ChainQueries):
         self.suite = deps.suite
         self.store = deps.store
         self._params = g.params
+        self.cpu = CpuPhases(deps.metrics, chain_id, deps.cpu_clock)
         authorize = CachedAuthorizer(deps.suite, g.network_id, g.ca_keys())
         self.mempool = Mempool(
             suite=deps.suite,
@@ -269,7 +273,8 @@ class ChainRuntime(Admission, ChainQueries):
         queue: list[Event] = [event]
         try:
             while queue and not self.halted:
-                actions = self.core.handle(queue.pop(0))
+                with self.cpu.measure("consensus"):
+                    actions = self.core.handle(queue.pop(0))
                 queue.extend(self._carry_out(actions))
         except Exception as exc:
             # Our own invariant broke (input errors never raise this far): the core
@@ -284,7 +289,8 @@ class ChainRuntime(Admission, ChainQueries):
         requests: list[RequestPayload] = []
         for action in self._merge_persists(actions):
             if isinstance(action, _Persist):
-                self.store.save_consensus(action.safety, action.blocks)
+                with self.cpu.measure("consensus_write"):
+                    self.store.save_consensus(action.safety, action.blocks)
                 continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", self.chain_id, _describe(action))
@@ -385,8 +391,9 @@ class ChainRuntime(Admission, ChainQueries):
 
     def _payload(self, action: RequestPayload) -> Event:
         params = self._params
-        in_flight = self._branch_txs(action.parent_hash)
-        taken = self.mempool.take(params.block_txs_max, params.block_size_bytes_max, in_flight)
+        with self.cpu.measure("propose"):
+            in_flight = self._branch_txs(action.parent_hash)
+            taken = self.mempool.take(params.block_txs_max, params.block_size_bytes_max, in_flight)
         txs = tuple(raw for _, raw in taken)
         return PayloadReady(action.epoch, action.round, txs, self.deps.now_ms())
 
@@ -429,13 +436,22 @@ class ChainRuntime(Admission, ChainQueries):
         if not self._check_attestation(h.exec_height, h.state_root, h.receipts_root):
             return None
         view = self.store.overlay()
-        outcome = self._executor.execute_block(view, h.height, h.timestamp_ms, block.txs)
-        root = self.store.state_root(view)
+        with self.cpu.measure("execute"):
+            outcome = self._executor.execute_block(view, h.height, h.timestamp_ms, block.txs)
+        with self.cpu.measure("state_root"):
+            root = self.store.state_root(view)
         result = ExecResult(h.height, root, outcome.receipts_root)
-        self.store.commit_block(block, outcome.receipts, view, cert, result)
+        with self.cpu.measure("ledger_write"):
+            self.store.commit_block(block, outcome.receipts, view, cert, result)
+        with self.cpu.measure("pool_upkeep"):
+            self._after_commit(h.height, outcome)
+        return result
+
+    def _after_commit(self, height: int, outcome: BlockResult) -> None:
+        """The pool forgets what committed, expired or can never commit."""
         ids = outcome.committed_tx_ids
         self.mempool.remove_committed(ids)
-        for tid in self.mempool.remove_expired(h.height):
+        for tid in self.mempool.remove_expired(height):
             self._remember_skip(tid, "expired before it was committed")
         for tid, reason in outcome.skipped:
             if tid:
@@ -443,9 +459,8 @@ class ChainRuntime(Admission, ChainQueries):
         # A skipped transaction can never become valid again: drop it too.
         self.mempool.remove_committed(tid for tid, _ in outcome.skipped if tid)
         if ids:
-            self._last_tx_height = h.height
-        self._observe_commit(h.height, ids)
-        return result
+            self._last_tx_height = height
+        self._observe_commit(height, ids)
 
     def _check_attestation(self, exec_height: int, state_root: bytes, receipts_root: bytes) -> bool:
         """A committed header attests a result; ours must match, or we stop serving."""

@@ -142,6 +142,7 @@ class Node:
             now_ms=_now_ms,
             metrics=self.metrics,
             signatures=self.signatures,
+            cpu_clock=time.thread_time,
         )
         runtime = ChainRuntime(chain_id, deps)
         self.chains[chain_id] = runtime
