@@ -47,6 +47,10 @@ def test_bounds(state: AuthenticatedState) -> None:
     with pytest.raises(StateError):
         names.put(b"k" * (longest + 1), b"v")
     with pytest.raises(StateError):
+        names.get(b"k" * (longest + 1))
+    with pytest.raises(StateError):
+        names.delete("k")  # type: ignore[arg-type]
+    with pytest.raises(StateError):
         names.put(b"k", b"v" * (VALUE_SIZE_MAX + 1))
     with pytest.raises(StateError):
         state.overlay().namespace("")

@@ -118,20 +118,27 @@ class Overlay:
 class Namespace:
     """One contract's keys within an overlay."""
 
-    __slots__ = ("_name", "_overlay")
+    __slots__ = ("_key_size_max", "_name", "_overlay", "_prefix")
 
     def __init__(self, overlay: Overlay, name: str) -> None:
-        namespace_prefix(name)
+        self._prefix = namespace_prefix(name)
+        self._key_size_max = KEY_SIZE_MAX - len(self._prefix)
         self._overlay = overlay
         self._name = name
 
+    def _full_key(self, key: bytes) -> bytes:
+        """= namespaced_key(name, key), with the prefix worked out once."""
+        if not isinstance(key, bytes) or not 0 < len(key) <= self._key_size_max:
+            raise StateError(f"key must be 1..{self._key_size_max} bytes in {self._name!r}")
+        return self._prefix + key
+
     def get(self, key: bytes) -> bytes | None:
-        return self._overlay.get(namespaced_key(self._name, key))
+        return self._overlay.get(self._full_key(key))
 
     def put(self, key: bytes, value: bytes) -> None:
         if not isinstance(value, bytes):
             raise StateError("state values are bytes")
-        self._overlay.put(namespaced_key(self._name, key), value)
+        self._overlay.put(self._full_key(key), value)
 
     def delete(self, key: bytes) -> None:
-        self._overlay.put(namespaced_key(self._name, key), None)
+        self._overlay.put(self._full_key(key), None)
