@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from chaincity.bench.loadgen import LoadPlan, run_load
+from chaincity.bench.loadgen import LoadPlan, _drain, _Run, _settle, run_load
 
 BAD = b"bad-signature"
 LOST = b"never-committed"
@@ -145,3 +146,15 @@ async def test_rate_mode_stamps_due_times_and_does_not_retry(
     for off in offsets:
         assert abs(off * 400 - round(off * 400)) < 1e-6
     assert result.uncommitted == 0
+
+
+async def test_what_awaits_commit_is_kept_as_answers_and_blocks_arrive() -> None:
+    plan = msgspec.structs.replace(_plan("http://127.0.0.1:9", [], 0.0), drain_s=3600.0)
+    run = _Run(plan, None)  # type: ignore[arg-type]  # no request is made
+    run.commit_times_s["b"] = 1.0  # its block was seen before its answer came back
+    _settle(run, [b"x", b"y", b"z"], [{"id": "a"}, {"id": "b"}, {"code": "full"}], [0.0] * 3)
+    assert run.waiting == {"a"}
+    with pytest.raises(TimeoutError):  # the drain waits while "a" is not committed ...
+        await asyncio.wait_for(_drain(run), 0.2)
+    run.waiting.discard("a")
+    await asyncio.wait_for(_drain(run), 5.0)  # ... and ends at once when nothing waits
