@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -47,6 +48,9 @@ class FakeChain:
 
     def tip_height(self) -> int:
         return self.tip
+
+    async def wait_commit(self, timeout_s: float) -> None:
+        await asyncio.sleep(min(timeout_s, 0.005))  # the test moves the tip by hand
 
     def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]:
         return {"contract": contract, "key": key.decode(), "proof": with_proof}

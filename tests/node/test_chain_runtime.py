@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from chaincity.consensus.core import get_leader
 from chaincity.node.metrics import CPU_METRIC, CpuPhases
 from chaincity.node.wire import Kind
@@ -223,3 +225,17 @@ def test_cpu_is_counted_by_phase_once_per_batch_and_block() -> None:
     assert seconds("admission") == 2
     assert seconds("consensus") > 0
     assert f'{CPU_METRIC}{{chain="main",phase="execute"}} {applied}' in metrics.render()
+
+
+async def test_a_commit_wakes_whoever_waits_for_one() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    node, store = net.nodes[0], stores[0]
+    waiting = asyncio.ensure_future(node.wait_commit(30.0))
+    await asyncio.sleep(0)  # the waiter is now waiting
+    assert not waiting.done()
+    tip = store.tip_height()
+    assert net.run_until(lambda: store.tip_height() > tip)
+    await asyncio.wait_for(waiting, 5.0)
+    # With no commit meanwhile, a wait ends after its timeout.
+    await asyncio.wait_for(node.wait_commit(0.01), 5.0)

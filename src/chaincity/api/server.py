@@ -30,7 +30,7 @@ MSGPACK_TYPE = "application/msgpack"
 JSON_TYPE = "application/json"
 BLOCK_WAIT_MS_MAX = 30_000  # ?wait_ms= on a height not committed yet
 BLOCK_WAITERS_MAX = 256  # requests waiting for a block at once, all chains together
-BLOCK_WAIT_POLL_S = 0.005
+BLOCK_WAIT_CHECK_S = 1.0  # a waiting request looks at the tip at least this often
 
 _STATUS_OF_REJECT = {
     Reject.TOO_LARGE: 413,
@@ -59,6 +59,10 @@ class ChainService(Protocol):
 
     def tip_height(self) -> int:
         """The latest committed height (cheap: no storage read)."""
+        ...
+
+    async def wait_commit(self, timeout_s: float) -> None:
+        """Return when the next block commits, or after ``timeout_s``."""
         ...
 
     def state(self, contract: str, key: bytes, with_proof: bool) -> dict[str, Any]: ...
@@ -186,13 +190,16 @@ class Api:
         try:
             loop = asyncio.get_running_loop()
             deadline_s = loop.time() + wait_ms / 1000
-            while loop.time() < deadline_s:
-                await asyncio.sleep(BLOCK_WAIT_POLL_S)
+            while True:
                 # The tip costs nothing to read: a waiter touches storage once, when
                 # its block is there, however many wait.
                 if chain.tip_height() >= height:
                     return chain.block(height)
-            return None
+                left_s = deadline_s - loop.time()
+                if left_s <= 0:
+                    return None
+                # Woken by each commit; the bound only guards against a missed one.
+                await chain.wait_commit(min(left_s, BLOCK_WAIT_CHECK_S))
         finally:
             self._block_waiters -= 1
 

@@ -14,6 +14,7 @@ own modules.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -148,6 +149,7 @@ class ChainRuntime(Admission, ChainQueries):
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
         self._summaries: OrderedDict[int, BlockSummary] = OrderedDict()
+        self._commit_event = asyncio.Event()
         self.halted: str | None = None
         self._held: RequestPayload | None = None
         self._idle_timer: TimerHandle | None = None
@@ -461,6 +463,7 @@ class ChainRuntime(Admission, ChainQueries):
         if ids:
             self._last_tx_height = height
         self._observe_commit(height, ids)
+        self._announce_commit()
 
     def _check_attestation(self, exec_height: int, state_root: bytes, receipts_root: bytes) -> bool:
         """A committed header attests a result; ours must match, or we stop serving."""

@@ -6,6 +6,8 @@ store, mempool and consensus core and changes nothing but its small caches.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +41,20 @@ class ChainQueries:
     halted: str | None
     _skipped: OrderedDict[bytes, str]  # transaction id -> why it was not committed
     _summaries: OrderedDict[int, BlockSummary]
+    _commit_event: asyncio.Event  # set, then replaced, at every committed block
 
     def tip_height(self) -> int:
         return self.store.tip_height()
+
+    async def wait_commit(self, timeout_s: float) -> None:
+        """Return when the next block commits, or after ``timeout_s``."""
+        event = self._commit_event  # taken before any wait: no commit slips between
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout_s)
+
+    def _announce_commit(self) -> None:
+        event, self._commit_event = self._commit_event, asyncio.Event()
+        event.set()
 
     def tx_status(self, tid: bytes) -> dict[str, Any]:
         doc: dict[str, Any] = {"id": tid.hex()}
