@@ -447,6 +447,7 @@ class ChainRuntime(Admission, ChainQueries):
             self.store.commit_block(block, outcome.receipts, view, cert, result)
         with self.cpu.measure("pool_upkeep"):
             self._after_commit(h.height, outcome)
+        self._announce_commit()
         return result
 
     def _after_commit(self, height: int, outcome: BlockResult) -> None:
@@ -463,7 +464,6 @@ class ChainRuntime(Admission, ChainQueries):
         if ids:
             self._last_tx_height = height
         self._observe_commit(height, ids)
-        self._announce_commit()
 
     def _check_attestation(self, exec_height: int, state_root: bytes, receipts_root: bytes) -> bool:
         """A committed header attests a result; ours must match, or we stop serving."""

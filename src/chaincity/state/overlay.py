@@ -35,7 +35,10 @@ def namespace_prefix(name: str) -> bytes:
 
 def namespaced_key(namespace: str, key: bytes) -> bytes:
     """The state key of ``key`` in contract ``namespace`` (what proofs are made for)."""
-    prefix = namespace_prefix(namespace)
+    return _prefixed(namespace_prefix(namespace), key, namespace)
+
+
+def _prefixed(prefix: bytes, key: bytes, namespace: str) -> bytes:
     if not isinstance(key, bytes) or not 0 < len(key) <= KEY_SIZE_MAX - len(prefix):
         raise StateError(f"key must be 1..{KEY_SIZE_MAX - len(prefix)} bytes in {namespace!r}")
     return prefix + key
@@ -118,19 +121,15 @@ class Overlay:
 class Namespace:
     """One contract's keys within an overlay."""
 
-    __slots__ = ("_key_size_max", "_name", "_overlay", "_prefix")
+    __slots__ = ("_name", "_overlay", "_prefix")
 
     def __init__(self, overlay: Overlay, name: str) -> None:
-        self._prefix = namespace_prefix(name)
-        self._key_size_max = KEY_SIZE_MAX - len(self._prefix)
+        self._prefix = namespace_prefix(name)  # worked out once, not at every access
         self._overlay = overlay
         self._name = name
 
     def _full_key(self, key: bytes) -> bytes:
-        """= namespaced_key(name, key), with the prefix worked out once."""
-        if not isinstance(key, bytes) or not 0 < len(key) <= self._key_size_max:
-            raise StateError(f"key must be 1..{self._key_size_max} bytes in {self._name!r}")
-        return self._prefix + key
+        return _prefixed(self._prefix, key, self._name)
 
     def get(self, key: bytes) -> bytes | None:
         return self._overlay.get(self._full_key(key))
