@@ -191,6 +191,10 @@ def test_inadmissible_transactions_are_skipped_without_receipts(view: DictView) 
         "duplicate",
     ]
     assert set(view.data) == {b"kv/a"}
+    # Every transaction's id, in block order: None only where it does not decode.
+    ids = [tx_id(SUITE, msgspec.msgpack.decode(raw, type=_Tx).body) for raw in blk[1:]]
+    assert result.tx_ids == [None, *ids]
+    assert result.tx_ids[-2] == result.tx_ids[-1] == result.receipts[0].tx_id
 
 
 def test_unauthorized_sender_is_skipped(view: DictView) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chaincity.consensus.core import get_leader
+from chaincity.node import queries
 from chaincity.node.metrics import CPU_METRIC, CpuPhases
 from chaincity.node.wire import Kind
 from tests.node.harness import make_network, restart
@@ -186,6 +187,31 @@ def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None
     assert again is not None and ids[0].hex() in again["tx_ids"]
     assert again["header"]["height"] == height
     assert net.nodes[0].block(stores[0].tip_height() + 1) is None
+
+
+def test_block_view_of_a_new_block_takes_its_ids_from_execution(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    net, stores = make_network(4)
+    start_all(net)
+    raws = [
+        make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(3)
+    ]
+    ids = [o.tx_id for o in net.nodes[0].submit_now(raws)]
+    assert net.run_until(lambda: all(s.is_committed(t) for s in stores for t in ids))
+    heights = {stores[3].receipt(t).height for t in ids}  # type: ignore[union-attr]
+    # Recent blocks are summarised at commit: answering decodes no transaction.
+    monkeypatch.setattr(queries, "_tx_id_or_none", _must_not_decode)
+    listed = [t for h in sorted(heights) for t in net.nodes[3].block(h)["tx_ids"]]  # type: ignore[index]
+    assert listed == [t.hex() for t in ids]
+    monkeypatch.undo()
+    # An older block is summarised on demand, to the same ids.
+    for h in heights:
+        net.nodes[3]._summaries.pop(h)
+    again = [t for h in sorted(heights) for t in net.nodes[3].block(h)["tx_ids"]]  # type: ignore[index]
+    assert again == listed
+
+
+def _must_not_decode(suite, raw):  # type: ignore[no-untyped-def]
+    raise AssertionError("a transaction was decoded to answer for a recent block")
 
 
 def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:

@@ -64,6 +64,9 @@ class BlockResult:
     receipts: list[Receipt] = field(default_factory=list)
     skipped: list[tuple[bytes, str]] = field(default_factory=list)  # (tx id or b"", reason)
     receipts_root: bytes = b""
+    # The id of every transaction of the block, in block order (None: it does not
+    # decode), so that the ids are worked out once per block, here.
+    tx_ids: list[bytes | None] = field(default_factory=list)
 
     @property
     def committed_tx_ids(self) -> list[bytes]:
@@ -109,8 +112,11 @@ class BlockExecutor:
             try:
                 tx, tid, sender = self._admit(raw, height, block_time_ms, seen)
             except SkipTx as exc:
-                result.skipped.append((exc.args[1] if len(exc.args) > 1 else b"", exc.args[0]))
+                skipped_id = exc.args[1] if len(exc.args) > 1 else b""
+                result.skipped.append((skipped_id, exc.args[0]))
+                result.tx_ids.append(skipped_id or None)
                 continue
+            result.tx_ids.append(tid)
             seen.add(tid)
             receipt = self.process_tx(
                 view, tx, tid, sender, height, block_time_ms, len(result.receipts)

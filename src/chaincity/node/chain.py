@@ -447,6 +447,8 @@ class ChainRuntime(Admission, ChainQueries):
             self.store.commit_block(block, outcome.receipts, view, cert, result)
         with self.cpu.measure("pool_upkeep"):
             self._after_commit(h.height, outcome)
+        # What clients following the tip ask for next: its ids are known here already.
+        self._remember_summary(block, tuple(None if t is None else t.hex() for t in outcome.tx_ids))
         self._announce_commit()
         return result
 

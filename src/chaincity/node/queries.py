@@ -17,7 +17,8 @@ from chaincity.consensus.core import ConsensusCore, get_leader
 from chaincity.crypto import CryptoSuite
 from chaincity.mempool import Mempool
 from chaincity.node.store import ChainStore
-from chaincity.types.block import block_hash
+from chaincity.types.block import Block, block_hash
+from chaincity.types.primitives import TX_SIZE_MAX
 from chaincity.types.tx import Transaction, tx_id
 
 if TYPE_CHECKING:
@@ -104,12 +105,15 @@ class ChainQueries:
         block = self.store.block(height)
         if block is None:
             return None
-        summary = (
-            block_hash(self.suite, block.header).hex(),
-            header_to_json(block.header),
-            tuple(_tx_id_or_none(self.suite, raw) for raw in block.txs),
-        )
-        self._summaries[height] = summary
+        ids = tuple(_tx_id_or_none(self.suite, raw) for raw in block.txs)
+        return self._remember_summary(block, ids)
+
+    def _remember_summary(self, block: Block, ids: tuple[str | None, ...]) -> BlockSummary:
+        """Keep the summary of ``block``, whose transaction ids are ``ids`` (the node
+        calls this at every commit with the ids its execution worked out)."""
+        summary = (block_hash(self.suite, block.header).hex(), header_to_json(block.header), ids)
+        self._summaries[block.header.height] = summary
+        self._summaries.move_to_end(block.header.height)
         if len(self._summaries) > BLOCK_SUMMARIES_MAX:
             self._summaries.popitem(last=False)
         return summary
@@ -146,7 +150,8 @@ class ChainQueries:
 
 
 def _tx_id_or_none(suite: CryptoSuite, raw: bytes) -> str | None:
+    """The id of a block's transaction as execution finds it (None: not a transaction)."""
     try:
-        return tx_id(suite, decode(raw, Transaction).body).hex()
+        return tx_id(suite, decode(raw, Transaction, size_max=TX_SIZE_MAX).body).hex()
     except CodecError:
         return None
