@@ -2,8 +2,9 @@
 
     python ledger_workload.py DATA_DIR HEIGHT_MAX
 
-commits blocks until HEIGHT_MAX, printing each height once its commit returned
-(an acknowledgement: from then on the block must survive any crash).
+commits blocks until HEIGHT_MAX, each with consensus data in the same transaction,
+printing each height once its commit returned (an acknowledgement: from then on the
+block must survive any crash).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 from chaincity.crypto import get_suite
 from chaincity.ledger import Ledger, open_store
+from chaincity.ledger.ledger import pending_key
 from chaincity.state import StateUpdate
 from chaincity.types.block import Block, BlockHeader, Event, Receipt
 
@@ -53,10 +55,23 @@ def next_commit(ledger: Ledger) -> tuple[Block, list[Receipt], StateUpdate, byte
     return Block(header, txs), receipts, update, b"cert" + struct.pack(">Q", height)
 
 
-def commit_next(ledger: Ledger) -> int:
+def commit_next(ledger: Ledger, *, with_consensus: bool = False) -> int:
+    """Commit the next block; ``with_consensus``: with safety data and an uncommitted
+    block named after its height, in the same transaction (as a voter's step does)."""
     block, receipts, update, cert = next_commit(ledger)
-    ledger.commit_block(block, receipts, update, cert)
-    return block.header.height
+    height = block.header.height
+    consensus = None
+    if with_consensus:
+        consensus = (safety_at(height), [(pending_key(height + 1, PENDING_HASH), b"next")])
+    ledger.commit_block(block, receipts, update, cert, consensus)
+    return height
+
+
+PENDING_HASH = b"\x07" * SUITE.hash_size
+
+
+def safety_at(height: int) -> bytes:
+    return b"safety written with height %d" % height
 
 
 def main() -> None:
@@ -66,7 +81,7 @@ def main() -> None:
         open_store(data_dir), SUITE, CHAIN, window=8, copy_after_pct=COPY_AFTER_PCT
     )
     while ledger.height is None or ledger.height < height_max:
-        height = commit_next(ledger)
+        height = commit_next(ledger, with_consensus=True)
         sys.stdout.write(f"{height}\n")
         sys.stdout.flush()
 

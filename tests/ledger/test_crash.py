@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from chaincity.cli.main import app
 from chaincity.ledger import Ledger, open_store
-from tests.ledger.ledger_workload import CHAIN, SUITE
+from chaincity.ledger.ledger import pending_key
+from tests.ledger.ledger_workload import CHAIN, PENDING_HASH, SUITE, safety_at
 
 ITERATIONS = int(os.environ.get("CHAINCITY_CRASH_ITERATIONS", "30"))
 SEED = int(os.environ.get("CHAINCITY_CRASH_SEED", "20261122"))
@@ -72,6 +73,11 @@ def _reopen_height(data_dir: Path) -> int:
     try:
         ledger = Ledger.open(store, SUITE, CHAIN, window=8)
         assert ledger.height is not None
+        # The consensus data written with the last block is there, and only that.
+        assert ledger.get_safety_data() == safety_at(ledger.height)
+        assert [k for k, _ in ledger.pending_items()] == [
+            pending_key(ledger.height + 1, PENDING_HASH)
+        ]
         return ledger.height
     finally:
         store.close()

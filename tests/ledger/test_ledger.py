@@ -204,6 +204,21 @@ def test_committing_a_height_drops_the_uncommitted_blocks_at_or_below_it(ledger:
     assert ledger.pending_items() == [(b"h-old", b"old-shape")]
 
 
+def test_a_block_commits_with_consensus_data_in_one_transaction(ledger: Ledger) -> None:
+    block, receipts, update, cert = next_commit(ledger)
+    hash_a = b"\xaa" * SUITE.hash_size
+    ledger.put_consensus_data(None, [(pending_key(0, hash_a), b"block-0")])
+    oversized = (b"x" * (2 * 1024 * 1024), [(pending_key(2, hash_a), b"block-2")])
+    with pytest.raises(LedgerError):
+        ledger.commit_block(block, receipts, update, cert, oversized)
+    assert ledger.height is None and ledger.get_safety_data() is None  # nothing written
+    consensus = (b"safety-0", [(pending_key(1, hash_a), b"block-1")])
+    ledger.commit_block(block, receipts, update, cert, consensus)
+    assert ledger.height == 0 and ledger.get_safety_data() == b"safety-0"
+    # The block's own height is dropped from the uncommitted ones, the next one kept.
+    assert ledger.pending_items() == [(pending_key(1, hash_a), b"block-1")]
+
+
 def _child_page_key(ledger: Ledger) -> bytes:
     """The node key of a page under the latest root page."""
     with ledger.store.read() as txn:

@@ -90,6 +90,7 @@ class MemoryStore:
         self.safety: SafetyData | None = None
         self.safety_saves = 0
         self.consensus_writes = 0
+        self.merged_writes = 0  # consensus data written with a committed block
         self.pending: dict[tuple[int, int], Proposal] = {}
 
     def tip_height(self) -> int:
@@ -154,6 +155,7 @@ class MemoryStore:
         view: Any,
         cert: QuorumCert | None,
         result: ExecResult,
+        consensus: tuple[SafetyData | None, list[Proposal]] | None = None,
     ) -> None:
         assert block.header.height == self.tip_height() + 1
         self.state = view.merged()
@@ -162,6 +164,12 @@ class MemoryStore:
         self.results[block.header.height] = result
         for r in receipts:
             self.receipts[r.tx_id] = r
+        if consensus is not None:
+            self.merged_writes += 1
+            if consensus[0] is not None:
+                self.save_safety(consensus[0])
+            for proposal in consensus[1]:
+                self.save_block(proposal)
 
     def get_state(self, contract: str, key: bytes, height: int | None = None) -> bytes | None:
         return self.state.get(contract.encode() + b"\x00" + key)

@@ -225,6 +225,24 @@ def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:
     assert 0 < store.consensus_writes < store.safety_saves + len(store.pending)
 
 
+def test_a_proposal_in_the_step_that_commits_a_block_is_written_with_that_block() -> None:
+    net, stores = make_network(4)
+    start_all(net)
+    raws = [
+        make_tx("kv", "put", {"key": f"m{i}", "value": i}, nonce=i, expiry=500) for i in range(8)
+    ]
+    ids = [o.tx_id for o in net.nodes[0].submit_now(raws)]
+    assert net.run_until(lambda: all(s.is_committed(t) for s in stores for t in ids))
+    # A proposal carries the certificate that commits its grandparent: a voter's
+    # step commits that block and keeps the proposal, which rides in the block's
+    # transaction instead of a durable write of its own. (The vote comes a step
+    # later, once the block is executed, and is written before it leaves.)
+    voters = [s for s in stores if s.merged_writes > 0]
+    assert len(voters) >= 3
+    assert all(s.safety is not None and s.safety.highest_vote_round > 0 for s in voters)
+    assert all(p.block.header.height > s.tip_height() for s in voters for p in s.pending_blocks())
+
+
 def test_cpu_is_counted_by_phase_once_per_batch_and_block() -> None:
     net, stores = make_network(4)
     ticks = iter(range(1_000_000))  # each reading one second later: a counter counts calls

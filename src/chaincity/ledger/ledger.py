@@ -212,10 +212,12 @@ class Ledger:
         receipts: Sequence[Receipt],
         state_update: StateUpdate,
         commit_cert: bytes | None = None,
+        consensus: tuple[bytes | None, Sequence[tuple[bytes, bytes]]] | None = None,
     ) -> bytes:
         """Store a block with its receipts, state version and certificate, atomically and
         durably. Returns the block hash. Raises LedgerError (nothing written) if the block
-        does not extend this ledger."""
+        does not extend this ledger. ``consensus``: (safety data, uncommitted blocks) as
+        ``put_consensus_data`` takes them, written in the same transaction."""
         header = block.header
         self._check_extends(header)
         self._check_receipts(header.height, receipts)
@@ -223,6 +225,8 @@ class Ledger:
             raise LedgerError(f"state version {state_update.version} for height {header.height}")
         if commit_cert is not None and len(commit_cert) > CERT_SIZE_MAX:
             raise LedgerError(f"commit certificate exceeds {CERT_SIZE_MAX} bytes")
+        if consensus is not None:
+            self._check_consensus_data(*consensus)
         hash_ = block_hash(self._suite, header)
         with self._store.write() as txn:
             self._check_tx_ids_fresh(txn, receipts)
@@ -247,6 +251,8 @@ class Ledger:
             txn.put(self._t["meta"], b"height", key)
             txn.put(self._t["meta"], b"tip", hash_)
             self._drop_pending_through(txn, header.height)
+            if consensus is not None:  # after the drop: it names heights above this one
+                self._put_consensus_data(txn, *consensus)
         self.state.after_commit(state_update)
         self._height, self._tip = header.height, hash_
         return hash_
@@ -310,15 +316,24 @@ class Ledger:
         """Durably store consensus safety data and uncommitted blocks (keyed by
         ``pending_key``) in one write transaction; returns only once they are on disk.
         Committing a block deletes those at or below its height."""
+        self._check_consensus_data(safety, pending)
+        with self._store.write() as txn:
+            self._put_consensus_data(txn, safety, pending)
+
+    @staticmethod
+    def _check_consensus_data(safety: bytes | None, pending: Sequence[tuple[bytes, bytes]]) -> None:
         if safety is not None and len(safety) > SAFETY_SIZE_MAX:
             raise LedgerError(f"safety data exceeds {SAFETY_SIZE_MAX} bytes")
         if len(pending) > PENDING_MAX or any(len(raw) > PENDING_SIZE_MAX for _, raw in pending):
             raise LedgerError("too many or too large uncommitted blocks")
-        with self._store.write() as txn:
-            if safety is not None:
-                txn.put(self._t["meta"], b"safety", safety)
-            for key, raw in pending:
-                txn.put(self._t["pending"], key, raw)
+
+    def _put_consensus_data(
+        self, txn: WriteTxn, safety: bytes | None, pending: Sequence[tuple[bytes, bytes]]
+    ) -> None:
+        if safety is not None:
+            txn.put(self._t["meta"], b"safety", safety)
+        for key, raw in pending:
+            txn.put(self._t["pending"], key, raw)
 
     def pending_items(self) -> list[tuple[bytes, bytes]]:
         """Stored uncommitted blocks (hash, bytes), at most PENDING_MAX."""

@@ -68,6 +68,12 @@ from chaincity.types.consensus import ExecResult, Proposal, QuorumCert, SafetyDa
 
 log = logging.getLogger("chaincity.node")
 
+
+def _next_persist(actions: list[Action | _Persist], at: int) -> _Persist | None:
+    """The first consensus write after position ``at`` of a step's actions."""
+    return next((a for a in actions[at + 1 :] if isinstance(a, _Persist) and not a.written), None)
+
+
 TICK_MS = 500  # housekeeping period
 IDLE_PROPOSAL_MS = 1_000  # an idle leader proposes an empty block at most this often
 
@@ -78,6 +84,7 @@ class _Persist:
 
     safety: SafetyData | None
     blocks: list[Proposal]
+    written: bool = False  # already written, with a block committed earlier in the step
 
 
 class Outbox(Protocol):
@@ -289,10 +296,12 @@ class ChainRuntime(Admission, ChainQueries):
     def _carry_out(self, actions: list[Action]) -> list[Event]:
         follow_up: list[Event] = []
         requests: list[RequestPayload] = []
-        for action in self._merge_persists(actions):
+        merged = self._merge_persists(actions)
+        for at, action in enumerate(merged):
             if isinstance(action, _Persist):
-                with self.cpu.measure("consensus_write"):
-                    self.store.save_consensus(action.safety, action.blocks)
+                if not action.written:
+                    with self.cpu.measure("consensus_write"):
+                        self.store.save_consensus(action.safety, action.blocks)
                 continue
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", self.chain_id, _describe(action))
@@ -312,7 +321,7 @@ class ChainRuntime(Admission, ChainQueries):
             elif isinstance(action, FetchBlock):
                 self._fetch(action)
             elif isinstance(action, Commit):
-                follow_up.extend(self._commit(action))
+                follow_up.extend(self._commit(action, _next_persist(merged, at)))
             elif isinstance(action, EpochChanged):
                 log.info("%s: epoch %d begins", self.chain_id, action.change.next_set.epoch)
         for request in requests:
@@ -418,20 +427,28 @@ class ChainRuntime(Admission, ChainQueries):
 
     # ------------------------------------------------------------ commit and execution
 
-    def _commit(self, action: Commit) -> list[Event]:
+    def _commit(self, action: Commit, persist: _Persist | None = None) -> list[Event]:
+        """Execute and store the committed blocks. ``persist``, consensus data that the
+        step writes after the commit, goes into the first block's transaction instead:
+        one durable write where there were two, and written earlier, never later, than
+        the step meant (nothing the step sends leaves before the step ends)."""
         events: list[Event] = []
         for proposal in action.proposals:
             block = proposal.block
             if block.header.height <= self.store.tip_height():
                 continue
-            result = self.apply_block(block, action.cert)
+            result = self.apply_block(block, action.cert, persist)
             if result is None:
                 return events
+            persist = None
             events.append(ExecutionResultReady(result))
         return events
 
-    def apply_block(self, block: Block, cert: QuorumCert | None) -> ExecResult | None:
-        """Execute a committed block and store it; None if this node must halt."""
+    def apply_block(
+        self, block: Block, cert: QuorumCert | None, persist: _Persist | None = None
+    ) -> ExecResult | None:
+        """Execute a committed block and store it, with ``persist`` if given (marked
+        written); None if this node must halt."""
         h = block.header
         if h.height != self.store.tip_height() + 1:
             raise RuntimeError(f"block {h.height} applied out of order")
@@ -444,7 +461,10 @@ class ChainRuntime(Admission, ChainQueries):
             root = self.store.state_root(view)
         result = ExecResult(h.height, root, outcome.receipts_root)
         with self.cpu.measure("ledger_write"):
-            self.store.commit_block(block, outcome.receipts, view, cert, result)
+            consensus = None if persist is None else (persist.safety, persist.blocks)
+            self.store.commit_block(block, outcome.receipts, view, cert, result, consensus)
+        if persist is not None:
+            persist.written = True
         with self.cpu.measure("pool_upkeep"):
             self._after_commit(h.height, outcome)
         # What clients following the tip ask for next: its ids are known here already.

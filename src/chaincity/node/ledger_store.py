@@ -78,11 +78,16 @@ class LedgerStore:
     def save_consensus(self, safety: SafetyData | None, blocks: list[Proposal]) -> None:
         """Durably keep safety data and uncommitted proposals in one write (one
         fsync), before any vote they protect leaves."""
+        self.ledger.put_consensus_data(*self._consensus_items(safety, blocks))
+
+    def _consensus_items(
+        self, safety: SafetyData | None, blocks: list[Proposal]
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
         pending = [
             (pending_key(p.block.header.height, block_hash(self._suite, p.block.header)), encode(p))
             for p in blocks
         ]
-        self.ledger.put_consensus_data(None if safety is None else encode(safety), pending)
+        return None if safety is None else encode(safety), pending
 
     def save_safety(self, safety: SafetyData) -> None:
         self.save_consensus(safety, [])
@@ -131,10 +136,17 @@ class LedgerStore:
         view: Any,
         cert: QuorumCert | None,
         result: ExecResult,
+        consensus: tuple[SafetyData | None, list[Proposal]] | None = None,
     ) -> None:
         assert isinstance(view, Overlay)
         update = self.ledger.state.prepare(view)
-        self.ledger.commit_block(block, receipts, update, None if cert is None else encode(cert))
+        self.ledger.commit_block(
+            block,
+            receipts,
+            update,
+            None if cert is None else encode(cert),
+            None if consensus is None else self._consensus_items(*consensus),
+        )
         h = block.header.height
         _remember(self._results, h, result, RESULTS_CACHED_MAX)
         _remember(self._headers, h, block.header, HEADERS_CACHED_MAX)

@@ -72,9 +72,11 @@ class ChainStore(Protocol):
         view: StateView,
         cert: QuorumCert | None,
         result: ExecResult,
+        consensus: tuple[SafetyData | None, list[Proposal]] | None = None,
     ) -> None:
         """Store block, receipts, state changes, certificate and result in one
-        durable transaction."""
+        durable transaction; with ``consensus``, also what ``save_consensus`` would
+        write (safety data, uncommitted proposals), in the same transaction."""
         ...
 
     def get_state(self, contract: str, key: bytes, height: int | None = None) -> bytes | None: ...
