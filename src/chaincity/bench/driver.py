@@ -50,6 +50,7 @@ READY_TIMEOUT_S = 90.0
 LOADGEN_SLACK_S = 60.0
 EXPIRY_MARGIN_BLOCKS = 10
 LOG_TAIL_BYTES = 2_000
+OPEN_LOOP_IN_FLIGHT_MAX = 64  # requests a rate run keeps open at most (a max run: 8)
 MEMORY_SAMPLES = 10  # resident memory of the nodes, about this many times a run
 MEMORY_SAMPLE_MIN_S = 5.0
 MEMORY_SAMPLES_MAX = 1_000
@@ -244,6 +245,10 @@ def _apply_load(
         opts.duration_s,
         opts.drain_s,
         opts.batch_txs_max,
+        # As fast as admitted: a few senders keep the nodes busy. Open loop: a sender
+        # per request in flight, so that requests a busy node holds do not hold back
+        # what falls due meanwhile (the schedule, not the nodes, sets the pace).
+        in_flight_max=8 if opts.rate_per_s <= 0 else OPEN_LOOP_IN_FLIGHT_MAX,
         tick_s=opts.tick_ms / 1000,
         first_height=first_height,
     )
