@@ -42,3 +42,21 @@ def test_verify_processes_out_of_range_is_refused(count: int) -> None:
 def test_state_cache_bound_out_of_range_is_refused(pages: int) -> None:
     with pytest.raises(BenchError, match="state-cache-pages"):
         check_options(BenchOptions(state_cache_pages=pages))
+
+
+def test_block_txs_sets_the_network_block_limit(tmp_path: Path) -> None:
+    default = init_options(4, "ed25519-sha256", 32000).params.block_txs_max
+    view = create_network(
+        tmp_path / "net", init_options(4, "ed25519-sha256", 32000, 1_000), NOW_MS, False
+    )
+    assert load_network(tmp_path / "net", NOW_MS).genesis.params.block_txs_max == 1_000 != default
+    assert (
+        view.genesis.params.tx_expiry_blocks_max
+        == init_options(1, "sm2-sm3", 1).params.tx_expiry_blocks_max
+    )
+
+
+@pytest.mark.parametrize("count", [-1, 20_001])
+def test_block_txs_out_of_range_is_refused(count: int) -> None:
+    with pytest.raises(BenchError, match="block-txs"):
+        check_options(BenchOptions(block_txs=count))

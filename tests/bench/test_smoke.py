@@ -37,3 +37,6 @@ def test_bench_runs_a_real_network_end_to_end(tmp_path: Path) -> None:
     for phase in ("execute", "state_root", "ledger_write", "admission", "signatures"):
         assert report.cpu_phases_ms_per_tx.get(phase, 0) > 0, report.cpu_phases_ms_per_tx
     assert "node CPU by phase" in format_report(report)
+    # One node was asked for its status all through the run, and answered.
+    assert report.api_probe is not None and report.api_probe.answered_ms
+    assert "API while loaded (GET /v1/status on " in format_report(report)

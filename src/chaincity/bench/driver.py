@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from chaincity.bench import phases, preload, procfs, stats, workload
+from chaincity.bench import phases, preload, probe, procfs, stats, workload
 from chaincity.bench.loadgen import LoadPlan, LoadResult
 from chaincity.bench.network import (
     BenchError,
@@ -44,6 +44,7 @@ from chaincity.genesis.errors import ConfigError
 from chaincity.genesis.inspect import NodeView
 from chaincity.genesis.network import create_network
 from chaincity.genesis.node_config import dump_node_config, parse_node_config
+from chaincity.types.primitives import BLOCK_TXS_MAX
 
 NET_DIR = "net"
 READY_TIMEOUT_S = 90.0
@@ -73,6 +74,7 @@ class BenchOptions:
     state_keys: int = 0  # written (kv.put_many) before the clock starts
     state_cache_pages: int = 0  # the nodes' state page cache bound; 0: their default
     verify_processes: int = 0  # the nodes' signature worker processes; 0: none
+    block_txs: int = 0  # the network's block_txs_max (genesis); 0: the default
     dir: Path | None = None  # None: a temp directory, removed afterwards
 
 
@@ -98,6 +100,8 @@ def check_options(opts: BenchOptions) -> None:
         raise BenchError("--state-cache-pages must be 0 (the default) or 1000..100000000")
     if not 0 <= opts.verify_processes <= 64:
         raise BenchError("--verify-processes must be 0..64")
+    if not 0 <= opts.block_txs <= BLOCK_TXS_MAX:
+        raise BenchError(f"--block-txs must be 0 (the default) or 1..{BLOCK_TXS_MAX}")
     if not 0 <= opts.state_keys <= preload.STATE_KEYS_MAX:
         raise BenchError(f"--state-keys must be 0..{preload.STATE_KEYS_MAX}")
 
@@ -130,7 +134,8 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
     root = work / NET_DIR
     base = find_free_base_port(2 * opts.nodes, random.Random())
     try:
-        view = create_network(root, init_options(opts.nodes, opts.suite, base), _now_ms(), False)
+        init = init_options(opts.nodes, opts.suite, base, opts.block_txs)
+        view = create_network(root, init, _now_ms(), False)
     except ConfigError as exc:
         raise BenchError(str(exc)) from None
     say(f"network of {opts.nodes} in {root}, ports {base}..{base + 2 * opts.nodes - 1}")
@@ -154,7 +159,9 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         phases_before = [phases.read_cpu_phases(url) for url in net.api_urls]
         before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         memory: list[tuple[float, float, float]] = []
-        result = _apply_load(work, net, raws, opts, height + 1, memory)
+        answered_ms: list[float] = []
+        probed = _Probed(view.nodes[-1].config.name, net.api_urls[-1], answered_ms)
+        result = _apply_load(work, net, raws, opts, height + 1, memory, probed)
         after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         phases_after = [phases.read_cpu_phases(url) for url in net.api_urls]
         exited = net.exited()
@@ -170,8 +177,14 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         )
     report = _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
     by_phase = phases.compute_phase_figures(phases_before, phases_after, len(result.commit_times_s))
+    api = probe.ApiProbe(probed.node, probe.PROBE_PERIOD_S, answered_ms, probed.failed)
     return msgspec.structs.replace(
-        report, memory_mib=memory, load_cpu_s=result.cpu_s, cpu_phases_ms_per_tx=by_phase
+        report,
+        memory_mib=memory,
+        load_cpu_s=result.cpu_s,
+        cpu_phases_ms_per_tx=by_phase,
+        api_probe=api,
+        block_txs_limit=view.genesis.params.block_txs_max,
     )
 
 
@@ -205,23 +218,48 @@ def _preload(
     say(f"state written in {time.monotonic() - started_s:.0f} s")
 
 
+@dataclass
+class _Probed:
+    """The node whose answer times are taken during the run, and what it answered."""
+
+    node: str
+    api_url: str
+    answered_ms: list[float]
+    failed: int = 0
+
+    def ask(self) -> None:
+        took_ms = probe.ask_status(self.api_url)
+        if took_ms is None:
+            self.failed += 1
+        elif len(self.answered_ms) < probe.PROBE_SAMPLES_MAX:
+            self.answered_ms.append(took_ms)
+
+
 def _wait_sampling(
     proc: subprocess.Popen[bytes],
     net: RunningNetwork,
     opts: BenchOptions,
     memory: list[tuple[float, float, float]],
+    probed: _Probed,
 ) -> int | None:
-    """Wait for the load process, sampling the nodes' resident memory meanwhile;
-    its exit code, or None if it overran."""
+    """Wait for the load process, sampling the nodes' resident memory and one node's
+    answer time meanwhile; its exit code, or None if it overran."""
     started_s = time.monotonic()
     deadline_s = started_s + opts.duration_s + opts.drain_s + LOADGEN_SLACK_S
     period_s = max(MEMORY_SAMPLE_MIN_S, opts.duration_s / MEMORY_SAMPLES)
+    next_sample_s = started_s + period_s
     while True:
+        now = time.monotonic()
+        wait_s = min(probe.PROBE_PERIOD_S, next_sample_s - now, deadline_s - now)
         try:
-            return proc.wait(timeout=max(0.0, min(period_s, deadline_s - time.monotonic())))
+            return proc.wait(timeout=max(0.0, wait_s))
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline_s:
                 return None
+        probed.ask()
+        if time.monotonic() < next_sample_s:
+            continue
+        next_sample_s += period_s
         samples = [procfs.sample(pid) for pid in net.pids().values()]
         rss = [(s.rss_bytes, s.anon_bytes) for s in samples if s is not None]
         if rss and len(memory) < MEMORY_SAMPLES_MAX:
@@ -236,6 +274,7 @@ def _apply_load(
     opts: BenchOptions,
     first_height: int,
     memory: list[tuple[float, float, float]],
+    probed: _Probed,
 ) -> LoadResult:
     plan = LoadPlan(
         net.api_urls,
@@ -258,7 +297,7 @@ def _apply_load(
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            code = _wait_sampling(proc, net, opts, memory)
+            code = _wait_sampling(proc, net, opts, memory, probed)
         finally:
             if proc.poll() is None:
                 proc.kill()

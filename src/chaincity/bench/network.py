@@ -14,6 +14,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+import msgspec
+
 from chaincity.genesis.inspect import NetworkView
 from chaincity.genesis.layout import node_dir
 from chaincity.genesis.model import ChainParams
@@ -34,9 +36,13 @@ class BenchError(Exception):
     """The bench could not run (the network would not start, a port was taken, ...)."""
 
 
-def init_options(nodes: int, suite: str, base_port: int) -> InitOptions:
-    """The layout ``chaincity up`` uses, on the given port range (p2p then API)."""
+def init_options(nodes: int, suite: str, base_port: int, block_txs: int = 0) -> InitOptions:
+    """The layout ``chaincity up`` uses, on the given port range (p2p then API);
+    ``block_txs``: the network's block_txs_max (0: the default)."""
     orgs, per_org = local.org_layout(nodes)
+    params = ChainParams(tx_expiry_blocks_max=EXPIRY_BLOCKS)
+    if block_txs:
+        params = msgspec.structs.replace(params, block_txs_max=block_txs)
     return InitOptions(
         orgs=orgs,
         validators_per_org=per_org,
@@ -46,7 +52,7 @@ def init_options(nodes: int, suite: str, base_port: int) -> InitOptions:
         host=HOST,
         # Transactions are all signed before the clock starts: a window of 1,000
         # blocks would let them expire during a longer run, when blocks come fast.
-        params=ChainParams(tx_expiry_blocks_max=EXPIRY_BLOCKS),
+        params=params,
     )
 
 

@@ -9,6 +9,7 @@ import msgspec
 
 from chaincity.bench import stats
 from chaincity.bench.phases import format_phases
+from chaincity.bench.probe import ApiProbe, format_probe
 from chaincity.bench.procfs import ProcSample
 
 MIB = 1024 * 1024
@@ -74,6 +75,8 @@ class BenchReport(msgspec.Struct, frozen=True):
     memory_mib: list[tuple[float, float, float]] = msgspec.field(default_factory=list)
     # milliseconds of node CPU per committed transaction, by phase of the nodes' work
     cpu_phases_ms_per_tx: dict[str, float] = msgspec.field(default_factory=dict)
+    api_probe: ApiProbe | None = None  # a node's answer times to a query during the run
+    block_txs_limit: int = 0  # the network's block_txs_max (0: not recorded)
 
     @property
     def all_committed(self) -> bool:
@@ -196,6 +199,8 @@ def format_report(r: BenchReport) -> str:
         per_tx = [n.cpu_ms_per_tx for n in r.node_figures if n.cpu_ms_per_tx is not None]
         mean = sum(per_tx) / len(per_tx) if per_tx else None
         lines.append(format_phases(r.cpu_phases_ms_per_tx, mean))
+    if r.api_probe is not None:
+        lines.append(format_probe(r.api_probe))
     if r.memory_mib:
         points = ", ".join(f"{t:.0f} s {mib:.0f}/{anon:.0f}" for t, mib, anon in r.memory_mib)
         lines.append(

@@ -36,6 +36,9 @@ def bench(
     verify_processes: int = typer.Option(
         0, help="Signature worker processes per node (node.toml verify_processes); 0: none."
     ),
+    block_txs: int = typer.Option(
+        0, help="Most transactions in a block (genesis block_txs_max); 0: the default."
+    ),
     dir: Path | None = typer.Option(None, "--dir", help="Work here instead of a temp directory."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
@@ -57,6 +60,7 @@ def bench(
         state_keys=state_keys,
         state_cache_pages=state_cache_pages,
         verify_processes=verify_processes,
+        block_txs=block_txs,
         dir=dir,
     )
     try:

@@ -1,0 +1,51 @@
+"""How long a node takes to answer a plain query while it is under load.
+
+The bench asks one node for ``GET /v1/status`` every ``PROBE_PERIOD_S`` during the
+load and the drain, one request at a time, and reports the answer times: what a
+client reading the chain would see while the network works through its backlog.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import msgspec
+
+from chaincity.bench.stats import percentile
+
+PROBE_PERIOD_S = 0.1
+PROBE_TIMEOUT_S = 10.0
+PROBE_SAMPLES_MAX = 100_000
+STATUS_SIZE_MAX = 1024 * 1024
+
+
+class ApiProbe(msgspec.Struct, frozen=True):
+    node: str
+    period_s: float
+    answered_ms: list[float]  # answer times, in the order asked
+    failed: int  # no answer within PROBE_TIMEOUT_S, or not 200
+
+
+def ask_status(api_url: str, timeout_s: float = PROBE_TIMEOUT_S) -> float | None:
+    """Milliseconds ``GET /v1/status`` took to answer, or None if it failed."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"{api_url}/v1/status", timeout=timeout_s) as resp:
+            resp.read(STATUS_SIZE_MAX)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return (time.monotonic() - started) * 1000
+
+
+def format_probe(probe: ApiProbe) -> str:
+    every = f"every {probe.period_s * 1000:.0f} ms"
+    head = f"API while loaded (GET /v1/status on {probe.node}, {every}):"
+    if not probe.answered_ms:
+        return f"{head} no answer ({probe.failed} failed)"
+    ms = sorted(probe.answered_ms)
+    return (
+        f"{head} {len(ms)} answered, p50 {percentile(ms, 50):.1f} ms, "
+        f"p99 {percentile(ms, 99):.0f} ms, max {ms[-1]:.0f} ms; {probe.failed} failed"
+    )
