@@ -84,10 +84,12 @@ def test_a_stopped_runtime_drops_checks_that_report_after_it_stopped() -> None:
     start_all(net)
     node = net.nodes[1]
     node.on_message(0, Kind.TXS, encode(TxBatch(tuple(txs(3)))))
+    checker = node.deps.signatures
+    assert isinstance(checker, DeferredChecker)
+    assert net.run_until(lambda: checker.batches == 1, 100)  # its turn in the queue came
     node.stop()
     net.run_until(lambda: False, limit_ms=2_000)
-    checker = node.deps.signatures
-    assert isinstance(checker, DeferredChecker) and checker.batches == 1
+    assert checker.batches == 1
     assert len(node.mempool) == 0 and node.mempool.stats["accepted"] == 0
 
 
@@ -284,3 +286,32 @@ def test_verify_processes_is_read_from_node_toml() -> None:
         wrong = text.replace(b"verify_processes = 0", b"verify_processes = " + bad)
         with pytest.raises(ConfigError, match=r"^node.toml: .*verify_processes"):
             parse_node_config(wrong, "node.toml")
+
+
+def test_batches_wait_in_a_queue_served_one_per_turn_of_the_loop() -> None:
+    net, _stores = make_network(4)
+    start_all(net)
+    node = net.nodes[1]
+    frames = [txs(5, "q1-"), txs(7, "q2-"), txs(9, "q3-")]
+    for batch in frames:
+        node.on_message(0, Kind.TXS, encode(TxBatch(tuple(batch))))
+    # Nothing is admitted while the frames are read: each waits for its turn.
+    assert len(node.mempool) == 0
+    sizes: list[int] = []
+    for _ in frames:
+        assert net.run_until(lambda: len(node.mempool) > sum(sizes), 100)
+        sizes.append(len(node.mempool) - sum(sizes))
+    assert sizes == [5, 7, 9]  # one batch per turn, in arrival order
+
+
+def test_past_the_queue_bound_a_batch_is_admitted_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chaincity.node import admission
+
+    net, _stores = make_network(4)
+    start_all(net)
+    node = net.nodes[1]
+    monkeypatch.setattr(admission, "ADMISSION_QUEUE_BYTES_MAX", 1)
+    node.on_message(0, Kind.TXS, encode(TxBatch(tuple(txs(4, "now-")))))
+    assert len(node.mempool) == 4  # admitted while the frame was read: the back-pressure

@@ -10,7 +10,7 @@ to the other validators in batches.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from chaincity.node.chain import ChainDeps
 
 GOSSIP_BATCH_MAX = 1_000
+# Batches to admit (from the API and from gossip) wait in a queue that the event
+# loop serves one batch per turn, so that what else is ready (consensus messages,
+# queries) is not held behind every batch that arrived meanwhile. Past this many
+# bytes waiting, a batch is admitted at once, which holds the loop (and so the
+# reading of more batches): the back-pressure, as before.
+ADMISSION_QUEUE_BYTES_MAX = 16 * 1024 * 1024
 SKIPPED_REMEMBERED_MAX = 10_000
 LATENCY_TRACKED_MAX = 200_000
 
@@ -46,6 +52,9 @@ class Admission:
     _release_held_soon: Callable[[], None]
     _skipped: OrderedDict[bytes, str]  # transaction id -> why it was not committed
     _submitted_ms: dict[bytes, int]  # transaction id -> when it was submitted here
+    _admission_queue: deque[tuple[int, Callable[[], None]]]  # (bytes, admit it)
+    _admission_queued_bytes: int
+    _admission_scheduled: bool
     cpu: CpuPhases
 
     def _remember_skip(self, tid: bytes, reason: str) -> None:
@@ -63,9 +72,39 @@ class Admission:
             return True
         return verify_tx_signature(self.suite, tx)
 
+    # ------------------------------------------------------------ the queue
+
+    def _defer_admission(self, size: int, admit: Callable[[], None]) -> None:
+        """Run ``admit`` on a later turn of the loop, in arrival order, or now if
+        too much already waits."""
+        if self._admission_queued_bytes + size > ADMISSION_QUEUE_BYTES_MAX:
+            admit()
+            return
+        self._admission_queue.append((size, admit))
+        self._admission_queued_bytes += size
+        if not self._admission_scheduled:
+            self._admission_scheduled = True
+            self.deps.schedule(0, self._admit_next)
+
+    def _admit_next(self) -> None:
+        self._admission_scheduled = False
+        if not self._admission_queue:
+            return
+        size, admit = self._admission_queue.popleft()
+        self._admission_queued_bytes -= size
+        if self._admission_queue:
+            self._admission_scheduled = True
+            self.deps.schedule(0, self._admit_next)
+        admit()
+
     # ------------------------------------------------------------ gossip
 
     def _on_gossip(self, payload: bytes) -> None:
+        self._defer_admission(len(payload), lambda: self._admit_gossip_frame(payload))
+
+    def _admit_gossip_frame(self, payload: bytes) -> None:
+        if self._stopped or self.halted:
+            return
         with self.cpu.measure("admission"):
             try:
                 batch = decode(payload, TxBatch)
@@ -121,9 +160,18 @@ class Admission:
     # ------------------------------------------------------------ API (ChainService)
 
     async def submit(self, raws: list[bytes]) -> list[SubmitOutcome]:
-        """Admit local transactions; their signatures are checked by the signature
-        checker while the event loop serves others."""
+        """Admit local transactions when their turn in the queue comes; their
+        signatures are checked by the signature checker while the event loop serves
+        others."""
         submitted_ms = self.deps.now_ms()
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def start() -> None:
+            if not turn.done():  # (cancelled if the client went away)
+                turn.set_result(None)
+
+        self._defer_admission(sum(len(raw) for raw in raws), start)
+        await turn
         with self.cpu.measure("admission"):
             candidates = self.mempool.precheck(raws, self.store.tip_height())
         future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -155,6 +155,9 @@ class ChainRuntime(Admission, ChainQueries):
         self._timer: TimerHandle | None = None
         self._skipped: OrderedDict[bytes, str] = OrderedDict()
         self._submitted_ms: dict[bytes, int] = {}
+        self._admission_queue: deque[tuple[int, Callable[[], None]]] = deque()
+        self._admission_queued_bytes = 0
+        self._admission_scheduled = False
         self._summaries: OrderedDict[int, BlockSummary] = OrderedDict()
         self._commit_event = asyncio.Event()
         self.halted: str | None = None
