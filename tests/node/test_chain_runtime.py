@@ -189,14 +189,21 @@ def test_block_view_lists_transaction_ids_and_stays_the_same_on_repeat() -> None
     assert net.nodes[0].block(stores[0].tip_height() + 1) is None
 
 
-def test_block_view_of_a_new_block_takes_its_ids_from_execution(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _committed_puts(count: int, tag: str):  # type: ignore[no-untyped-def]
+    """A started 4-node network, its stores, and the ids of ``count`` puts it committed."""
     net, stores = make_network(4)
     start_all(net)
     raws = [
-        make_tx("kv", "put", {"key": f"k{i}", "value": i}, nonce=i, expiry=500) for i in range(3)
+        make_tx("kv", "put", {"key": f"{tag}{i}", "value": i}, nonce=i, expiry=500)
+        for i in range(count)
     ]
     ids = [o.tx_id for o in net.nodes[0].submit_now(raws)]
     assert net.run_until(lambda: all(s.is_committed(t) for s in stores for t in ids))
+    return net, stores, ids
+
+
+def test_block_view_of_a_new_block_takes_its_ids_from_execution(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    net, stores, ids = _committed_puts(3, "k")
     heights = {stores[3].receipt(t).height for t in ids}  # type: ignore[union-attr]
     # Recent blocks are summarised at commit: answering decodes no transaction.
     monkeypatch.setattr(queries, "_tx_id_or_none", _must_not_decode)
@@ -226,13 +233,7 @@ def test_a_vote_and_the_data_it_rests_on_take_one_durable_write() -> None:
 
 
 def test_a_proposal_in_the_step_that_commits_a_block_is_written_with_that_block() -> None:
-    net, stores = make_network(4)
-    start_all(net)
-    raws = [
-        make_tx("kv", "put", {"key": f"m{i}", "value": i}, nonce=i, expiry=500) for i in range(8)
-    ]
-    ids = [o.tx_id for o in net.nodes[0].submit_now(raws)]
-    assert net.run_until(lambda: all(s.is_committed(t) for s in stores for t in ids))
+    _net, stores, _ids = _committed_puts(8, "m")
     # A proposal carries the certificate that commits its grandparent: a voter's
     # step commits that block and keeps the proposal, which rides in the block's
     # transaction instead of a durable write of its own. (The vote comes a step
