@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaincity.bench.probe import ApiProbe, ask_status, format_probe
+from chaincity.bench.probe import ApiProbe, Prober, ask_status, format_probe
 
 
 class _Status(http.server.BaseHTTPRequestHandler):
@@ -63,3 +63,14 @@ def test_format_gives_percentiles_of_the_answers_and_the_failures() -> None:
 
 def test_format_says_when_nothing_answered() -> None:
     assert format_probe(ApiProbe("n", 0.1, [], 7)).endswith("no answer (7 failed)")
+
+
+def test_a_prober_keeps_the_answers_and_counts_the_failures(server_url: str) -> None:
+    good = Prober("n1", server_url)
+    good.ask()
+    good.ask()
+    bad = Prober("n2", server_url + "/elsewhere")
+    bad.ask()
+    answered = good.result()
+    assert (answered.node, answered.failed, len(answered.answered_ms)) == ("n1", 0, 2)
+    assert (bad.result().failed, bad.result().answered_ms) == (1, [])

@@ -159,9 +159,8 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         phases_before = [phases.read_cpu_phases(url) for url in net.api_urls]
         before = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         memory: list[tuple[float, float, float]] = []
-        answered_ms: list[float] = []
-        probed = _Probed(view.nodes[-1].config.name, net.api_urls[-1], answered_ms)
-        result = _apply_load(work, net, raws, opts, height + 1, memory, probed)
+        prober = probe.Prober(view.nodes[-1].config.name, net.api_urls[-1])
+        result = _apply_load(work, net, raws, opts, height + 1, memory, prober)
         after = {name: procfs.sample(pid) for name, pid in net.pids().items()}
         phases_after = [phases.read_cpu_phases(url) for url in net.api_urls]
         exited = net.exited()
@@ -177,13 +176,12 @@ def _run_in(work: Path, opts: BenchOptions, say: Callable[[str], None]) -> Bench
         )
     report = _build_report(opts, result, before, after, verify_per_s, errors + result.errors)
     by_phase = phases.compute_phase_figures(phases_before, phases_after, len(result.commit_times_s))
-    api = probe.ApiProbe(probed.node, probe.PROBE_PERIOD_S, answered_ms, probed.failed)
     return msgspec.structs.replace(
         report,
         memory_mib=memory,
         load_cpu_s=result.cpu_s,
         cpu_phases_ms_per_tx=by_phase,
-        api_probe=api,
+        api_probe=prober.result(),
         block_txs_limit=view.genesis.params.block_txs_max,
     )
 
@@ -218,29 +216,12 @@ def _preload(
     say(f"state written in {time.monotonic() - started_s:.0f} s")
 
 
-@dataclass
-class _Probed:
-    """The node whose answer times are taken during the run, and what it answered."""
-
-    node: str
-    api_url: str
-    answered_ms: list[float]
-    failed: int = 0
-
-    def ask(self) -> None:
-        took_ms = probe.ask_status(self.api_url)
-        if took_ms is None:
-            self.failed += 1
-        elif len(self.answered_ms) < probe.PROBE_SAMPLES_MAX:
-            self.answered_ms.append(took_ms)
-
-
 def _wait_sampling(
     proc: subprocess.Popen[bytes],
     net: RunningNetwork,
     opts: BenchOptions,
     memory: list[tuple[float, float, float]],
-    probed: _Probed,
+    prober: probe.Prober,
 ) -> int | None:
     """Wait for the load process, sampling the nodes' resident memory and one node's
     answer time meanwhile; its exit code, or None if it overran."""
@@ -256,7 +237,7 @@ def _wait_sampling(
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline_s:
                 return None
-        probed.ask()
+        prober.ask()
         if time.monotonic() < next_sample_s:
             continue
         next_sample_s += period_s
@@ -274,7 +255,7 @@ def _apply_load(
     opts: BenchOptions,
     first_height: int,
     memory: list[tuple[float, float, float]],
-    probed: _Probed,
+    prober: probe.Prober,
 ) -> LoadResult:
     plan = LoadPlan(
         net.api_urls,
@@ -297,7 +278,7 @@ def _apply_load(
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            code = _wait_sampling(proc, net, opts, memory, probed)
+            code = _wait_sampling(proc, net, opts, memory, prober)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -8,35 +8,50 @@ client reading the chain would see while the network works through its backlog.
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 
 import msgspec
 
 from chaincity.bench.stats import percentile
+from chaincity.node.local import read_status
 
 PROBE_PERIOD_S = 0.1
 PROBE_TIMEOUT_S = 10.0
 PROBE_SAMPLES_MAX = 100_000
-STATUS_SIZE_MAX = 1024 * 1024
 
 
 class ApiProbe(msgspec.Struct, frozen=True):
     node: str
     period_s: float
     answered_ms: list[float]  # answer times, in the order asked
-    failed: int  # no answer within PROBE_TIMEOUT_S, or not 200
+    failed: int  # no status document within PROBE_TIMEOUT_S
 
 
 def ask_status(api_url: str, timeout_s: float = PROBE_TIMEOUT_S) -> float | None:
     """Milliseconds ``GET /v1/status`` took to answer, or None if it failed."""
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(f"{api_url}/v1/status", timeout=timeout_s) as resp:
-            resp.read(STATUS_SIZE_MAX)
-    except (urllib.error.URLError, OSError, ValueError):
+    if read_status(api_url, timeout_s) is None:
         return None
     return (time.monotonic() - started) * 1000
+
+
+class Prober:
+    """Asks one node, whenever told to, and keeps what it answered."""
+
+    def __init__(self, node: str, api_url: str) -> None:
+        self._node = node
+        self._api_url = api_url
+        self._answered_ms: list[float] = []
+        self._failed = 0
+
+    def ask(self) -> None:
+        took_ms = ask_status(self._api_url)
+        if took_ms is None:
+            self._failed += 1
+        elif len(self._answered_ms) < PROBE_SAMPLES_MAX:
+            self._answered_ms.append(took_ms)
+
+    def result(self) -> ApiProbe:
+        return ApiProbe(self._node, PROBE_PERIOD_S, list(self._answered_ms), self._failed)
 
 
 def format_probe(probe: ApiProbe) -> str:

@@ -433,8 +433,9 @@ class ChainRuntime(Admission, ChainQueries):
     def _commit(self, action: Commit, persist: _Persist | None = None) -> list[Event]:
         """Execute and store the committed blocks. ``persist``, consensus data that the
         step writes after the commit, goes into the first block's transaction instead:
-        one durable write where there were two, and written earlier, never later, than
-        the step meant (nothing the step sends leaves before the step ends)."""
+        one durable write where there were two. It is written earlier than the step
+        meant, never later, so it is still durable before every message the step
+        sends after it."""
         events: list[Event] = []
         for proposal in action.proposals:
             block = proposal.block
