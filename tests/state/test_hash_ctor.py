@@ -1,4 +1,5 @@
-"""The C routine's hashing through a suite's hash constructor: same roots as the callable."""
+"""The C routine's hashing through OpenSSL or a suite's hash constructor: same roots as
+the suite's callable."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from chaincity.crypto.ed25519 import Ed25519Sha256
 from chaincity.crypto.suite import CryptoSuite, HashState
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore
 from chaincity.state.tree import Hasher
-from chaincity.state.writer import NATIVE_APPLY
+from chaincity.state.writer import NATIVE_APPLY, native_digest_name
 
 if NATIVE_APPLY is None:  # pragma: no cover - a build without a compiler
     pytest.fail("chaincity.state._treecore is not built (pip install -e . builds it)")
@@ -36,8 +37,14 @@ def _sm3_ctor() -> Callable[[bytes], HashState] | None:
 class _WithCtor(CryptoSuite):
     """A suite that delegates to ``inner`` but offers (or withholds) a constructor."""
 
-    def __init__(self, inner: CryptoSuite, ctor: Callable[[bytes], HashState] | None) -> None:
+    def __init__(
+        self,
+        inner: CryptoSuite,
+        ctor: Callable[[bytes], HashState] | None,
+        hash_name: str | None = None,
+    ) -> None:
         self._inner = inner
+        self.hash_name = hash_name
         self.name = inner.name
         self.hash_size = inner.hash_size
         self.private_key_size = inner.private_key_size
@@ -168,3 +175,76 @@ def test_the_c_routine_checks_what_the_constructor_returns() -> None:
         apply(lambda data: object())
     with pytest.raises(TypeError, match="callable"):
         apply(3)
+
+
+def _openssl_built() -> bool:
+    from chaincity.state import _treecore
+
+    return _treecore.digest("SHA256", b"abc") == hashlib.sha256(b"abc").digest()
+
+
+def test_the_suites_name_their_hash_and_the_name_is_checked() -> None:
+    assert (SHA.hash_name, SM.hash_name) == ("SHA256", "SM3")
+    if not _openssl_built():  # a build without OpenSSL's headers: never named
+        assert native_digest_name(SHA) is None and native_digest_name(SM) is None
+        return
+    assert native_digest_name(SHA) == "SHA256"
+    assert native_digest_name(SM) in ("SM3", None)  # None: an OpenSSL without SM3
+    # A name OpenSSL lacks, or whose digest is not the suite's hash, is not used.
+    for name in ("no-such-digest", "SHA3-256", "SM3", None):
+        assert native_digest_name(_WithCtor(SHA, None, name)) is None
+
+
+def _apply_named(name: object) -> bytes:
+    from chaincity.state import _treecore
+
+    hasher = Hasher(SHA)
+    changes: list[tuple[bytes, bytes | None]] = [
+        (b"\x01" * 32, b"\x02" * 32),
+        (b"\x11" * 32, b"\x03" * 32),
+    ]
+    root, _pages, _stale = _treecore.apply(
+        changes, None, 0, lambda key: b"", SHA.hash, hasher.leaf_prefix, hasher.node_prefix,
+        32, None, (), (), None, name,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return root
+
+
+def test_the_c_routine_refuses_a_digest_it_cannot_compute() -> None:
+    with pytest.raises(TypeError, match="digest_name"):
+        _apply_named(b"SHA256")
+    with pytest.raises(ValueError):
+        _apply_named("no-such-digest")
+    if _openssl_built():
+        with pytest.raises(ValueError, match="of 32 bytes"):
+            _apply_named("SHA512")
+        assert _apply_named("SHA256") == _apply_named(None)
+    else:
+        with pytest.raises(ValueError, match="no OpenSSL"):
+            _apply_named("SHA256")
+
+
+@pytest.mark.parametrize("suite", [SHA, SM], ids=["sha256", "sm3"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=BATCHES)
+def test_the_openssl_path_gives_the_callables_roots_and_pages(
+    suite: CryptoSuite, batches: list[dict[bytes, bytes | None]]
+) -> None:
+    callable_only = _WithCtor(suite, None)  # no constructor, no name: the callable
+    dirs, stores, states = _states([suite, callable_only])
+    if _openssl_built() and suite is SHA:
+        assert states[0]._digest_name == "SHA256"
+    assert states[1]._digest_name is None
+    try:
+        for batch in batches:
+            updates = [s.prepare_changes(s.latest_version, batch.items()) for s in states]
+            fast, slow = updates
+            assert fast.root == slow.root
+            assert fast.pages == slow.pages
+            assert fast.stale == slow.stale
+            for state, update in zip(states, updates, strict=True):
+                state.commit(update)
+    finally:
+        for store, path in zip(stores, dirs, strict=True):
+            store.close()
+            shutil.rmtree(path, ignore_errors=True)

@@ -32,6 +32,7 @@ _SIGNATURE_SIZE = 64
 class Ed25519Sha256(CryptoSuite):
     name = "ed25519-sha256"
     hash_size = 32
+    hash_name = "SHA256"
     private_key_size = _SEED_SIZE
     public_key_size = _PUBLIC_SIZE
     signature_size = _SIGNATURE_SIZE

@@ -144,6 +144,7 @@ def user_id_digest(public_key: bytes, user_id: bytes = DEFAULT_USER_ID) -> bytes
 class Sm2Sm3(CryptoSuite):
     name = "sm2-sm3"
     hash_size = 32
+    hash_name = "SM3"
     private_key_size = _SCALAR_SIZE
     public_key_size = _PUBLIC_SIZE
     signature_size = _SIGNATURE_SIZE

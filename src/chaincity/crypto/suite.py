@@ -35,6 +35,10 @@ class CryptoSuite(ABC):
     # times call it without a Python frame; None means they call ``hash``. Set
     # it on the instance: a Python function set on the class would bind as a method.
     hash_constructor: Callable[[bytes], HashState] | None = None
+    # Optional: the name OpenSSL knows ``hash`` by ("SHA256", "SM3"), so native code
+    # built against OpenSSL can hash with it directly. Native code compares the two
+    # on a probe before it relies on the name.
+    hash_name: str | None = None
 
     @abstractmethod
     def hash(self, data: bytes) -> bytes:

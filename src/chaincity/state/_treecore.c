@@ -11,9 +11,13 @@
  * by walking the given paths along with the changes (see writer.py).
  *
  * Hashing goes through the suite: the suite alone decides the hash (SHA-256 or
- * SM3), and no hash is implemented here. Where the suite offers a constructor
- * implemented in C (hashlib.sha256), hashes are ctor(data).digest() through the
- * C API, with no Python frame in between; otherwise the suite's callable.
+ * SM3), and no hash is implemented here. Where the caller names the suite's hash
+ * as OpenSSL knows it (digest_name, checked against the suite by the caller), and
+ * this module was built against OpenSSL (CHAINCITY_OPENSSL), hashes are computed
+ * by OpenSSL's EVP interface with one context per call. Else, where the suite
+ * offers a constructor implemented in C (hashlib.sha256), hashes are
+ * ctor(data).digest() through the C API, with no Python frame in between;
+ * otherwise the suite's callable.
  *
  * Rules of this file:
  * - every byte that comes from outside (a fetched page, a change, a hash) is
@@ -26,6 +30,10 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef CHAINCITY_OPENSSL
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#endif
 
 #define SLOTS 16
 #define FIRST_SLOT 16
@@ -73,6 +81,10 @@ typedef struct {
     PyObject *hash_fn;
     PyObject *hash_ctor;   /* NULL: call hash_fn */
     PyObject *digest_name; /* "digest", with hash_ctor */
+#ifdef CHAINCITY_OPENSSL
+    EVP_MD *md;      /* with digest_name: OpenSSL's digest, used before hash_ctor */
+    EVP_MD_CTX *ctx; /* one context for every hash of the call */
+#endif
     PyObject *corruption; /* chaincity.state.tree.StateCorruption */
     PyObject *pages;      /* list of (node key, encoded page) */
     PyObject *stale;      /* list of node keys */
@@ -115,10 +127,52 @@ static void corrupt(Writer *w, const char *message) {
     PyErr_SetString(w->corruption, message);
 }
 
+#ifdef CHAINCITY_OPENSSL
+/* OpenSSL's digest named `name`, or NULL (no Python error set) if it has none. Before
+ * OpenSSL 3 digests are looked up, not fetched, and are not freed. */
+static EVP_MD *find_md(const char *name) {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    /* Fetched once: passing a looked-up digest to EVP_DigestInit_ex fetches it again
+     * at every hash, which costs twice the hash itself. */
+    EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
+#else
+    EVP_MD *md = (EVP_MD *)EVP_get_digestbyname(name);
+#endif
+    if (md == NULL) ERR_clear_error(); /* leave nothing queued for hashlib to find */
+    return md;
+}
+
+static void free_md(EVP_MD *md) {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    EVP_MD_free(md);
+#else
+    (void)md;
+#endif
+}
+
+/* out = md(prefix || a || b) through the call's context. */
+static int evp_hash(Writer *w, const unsigned char *prefix, Py_ssize_t prefix_len,
+                    const unsigned char *a, const unsigned char *b, unsigned char *out) {
+    unsigned int size = 0;
+    if (EVP_DigestInit_ex(w->ctx, w->md, NULL) != 1 ||
+        EVP_DigestUpdate(w->ctx, prefix, (size_t)prefix_len) != 1 ||
+        EVP_DigestUpdate(w->ctx, a, (size_t)w->hs) != 1 ||
+        EVP_DigestUpdate(w->ctx, b, (size_t)w->hs) != 1 ||
+        EVP_DigestFinal_ex(w->ctx, out, &size) != 1 || (Py_ssize_t)size != w->hs) {
+        PyErr_SetString(PyExc_ValueError, "OpenSSL failed to compute a digest");
+        return -1;
+    }
+    return 0;
+}
+#endif
+
 /* out = hash_fn(prefix || a || b), a and b each hs bytes. */
 static int call_hash(Writer *w, const unsigned char *prefix, Py_ssize_t prefix_len,
                      const unsigned char *a, const unsigned char *b, unsigned char *out) {
     Py_ssize_t hs = w->hs;
+#ifdef CHAINCITY_OPENSSL
+    if (w->ctx != NULL) return evp_hash(w, prefix, prefix_len, a, b, out);
+#endif
     PyObject *message = PyBytes_FromStringAndSize(NULL, prefix_len + 2 * hs);
     if (message == NULL) return -1;
     char *buffer = PyBytes_AS_STRING(message);
@@ -680,6 +734,34 @@ static int update_root(Writer *w, PyObject *root_version, const Change *changes,
     return write_page(w, 0, root) < 0 ? -1 : 1;
 }
 
+/* Use OpenSSL's digest `name` (a str, or None for none) for every hash of the call. */
+static int init_digest(Writer *w, PyObject *name) {
+    if (name == Py_None) return 0;
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "digest_name must be a str or None");
+        return -1;
+    }
+#ifdef CHAINCITY_OPENSSL
+    const char *text = PyUnicode_AsUTF8(name);
+    if (text == NULL) return -1;
+    w->md = find_md(text);
+    if (w->md == NULL || EVP_MD_size(w->md) != w->hs) {
+        PyErr_Format(PyExc_ValueError, "OpenSSL has no digest %R of %zd bytes", name, w->hs);
+        return -1;
+    }
+    w->ctx = EVP_MD_CTX_new();
+    if (w->ctx == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+#else
+    (void)w;
+    PyErr_SetString(PyExc_ValueError, "this build of _treecore has no OpenSSL digests");
+    return -1;
+#endif
+}
+
 static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, PyObject *hash_ctor,
                        Py_buffer *leaf_prefix,
                        Py_buffer *node_prefix, Py_ssize_t hash_size,
@@ -728,6 +810,10 @@ static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, PyObject *
 }
 
 static void clear_writer(Writer *w) {
+#ifdef CHAINCITY_OPENSSL
+    if (w->ctx != NULL) EVP_MD_CTX_free(w->ctx);
+    if (w->md != NULL) free_md(w->md);
+#endif
     PyMem_Free(w->stack);
     Py_XDECREF(w->corruption);
     Py_XDECREF(w->digest_name);
@@ -737,12 +823,15 @@ static void clear_writer(Writer *w) {
 
 PyDoc_STRVAR(apply_doc,
              "apply(changes, root_version, version, fetch, hash_fn, leaf_prefix, node_prefix,"
-             " hash_size, hash_ctor=None, refresh_versions=(), refreshes=(), cache=None)\n"
+             " hash_size, hash_ctor=None, refresh_versions=(), refreshes=(), cache=None,"
+             " digest_name=None)\n"
              "--\n\n"
              "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
              "was written at root_version (None: an empty tree) as version `version`.\n"
              "fetch(node_key) returns an encoded page; hash_fn is the suite's hash;\n"
              "hash_ctor, if given, a constructor whose ctor(data).digest() is hash_fn(data).\n"
+             "digest_name, if given, names hash_fn's digest in OpenSSL (see digest()), which\n"
+             "then computes every hash; ValueError if this build cannot.\n"
              "refreshes: sorted paths of the pages refresh_versions wrote; those the new tree\n"
              "reaches are copied into `version`. cache, a dict of node key -> encoded page,\n"
              "is read before fetch is called (a value that is not bytes is passed over).\n"
@@ -751,13 +840,13 @@ PyDoc_STRVAR(apply_doc,
 
 static PyObject *apply(PyObject *module, PyObject *args) {
     PyObject *changes_in, *root_version, *version_in, *fetch, *hash_fn, *hash_ctor = Py_None;
-    PyObject *refresh_in = NULL, *refreshes_in = NULL, *cache = Py_None;
+    PyObject *refresh_in = NULL, *refreshes_in = NULL, *cache = Py_None, *digest = Py_None;
     Py_buffer leaf_prefix, node_prefix;
     Py_ssize_t hash_size;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|OOOO:apply", &changes_in, &root_version,
+    if (!PyArg_ParseTuple(args, "OOOOOy*y*n|OOOOO:apply", &changes_in, &root_version,
                           &version_in, &fetch, &hash_fn, &leaf_prefix, &node_prefix, &hash_size,
-                          &hash_ctor, &refresh_in, &refreshes_in, &cache))
+                          &hash_ctor, &refresh_in, &refreshes_in, &cache, &digest))
         return NULL;
     Writer w;
     PyObject *result = NULL, *items = NULL, *refresh_items = NULL;
@@ -771,7 +860,8 @@ static PyObject *apply(PyObject *module, PyObject *args) {
         return NULL;
     }
     if (init_writer(&w, fetch, hash_fn, hash_ctor, &leaf_prefix, &node_prefix, hash_size,
-                    version) < 0)
+                    version) < 0 ||
+        init_digest(&w, digest) < 0)
         goto done;
     if (cache != Py_None) {
         if (!PyDict_CheckExact(cache)) {
@@ -809,8 +899,36 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(digest_doc,
+             "digest(name, data)\n"
+             "--\n\n"
+             "OpenSSL's digest `name` of data, as apply() computes it with digest_name=name;\n"
+             "None if this build has no OpenSSL or OpenSSL no such digest. Callers compare it\n"
+             "with the suite's hash before naming it to apply().");
+
+static PyObject *digest(PyObject *module, PyObject *args) {
+    const char *name;
+    Py_buffer data;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "sy*:digest", &name, &data)) return NULL;
+#ifdef CHAINCITY_OPENSSL
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_MD *md = find_md(name);
+    int done = md != NULL && EVP_Digest(data.buf, (size_t)data.len, out, &size, md, NULL) == 1;
+    if (md != NULL) free_md(md);
+    PyBuffer_Release(&data);
+    if (done) return PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)size);
+#else
+    (void)name;
+    PyBuffer_Release(&data);
+#endif
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS, apply_doc},
+    {"digest", digest, METH_VARARGS, digest_doc},
     {NULL, NULL, 0, NULL},
 };
 

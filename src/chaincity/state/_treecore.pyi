@@ -16,4 +16,6 @@ def apply(
     refresh_versions: Sequence[int] = (),
     refreshes: Sequence[bytes] = (),
     cache: dict[bytes, Any] | None = None,
+    digest_name: str | None = None,
 ) -> tuple[bytes, list[tuple[bytes, bytes]], list[bytes]]: ...
+def digest(name: str, data: bytes) -> bytes | None: ...

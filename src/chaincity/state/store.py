@@ -56,7 +56,13 @@ from chaincity.state.values import (
     history_end,
     value_at,
 )
-from chaincity.state.writer import NATIVE_APPLY, NativeApply, TreeChanges, TreeWriter
+from chaincity.state.writer import (
+    NATIVE_APPLY,
+    NativeApply,
+    TreeChanges,
+    TreeWriter,
+    native_digest_name,
+)
 
 if TYPE_CHECKING:
     from chaincity.state.overlay import Overlay
@@ -148,6 +154,8 @@ class AuthenticatedState:
         if native and NATIVE_APPLY is None:
             raise ValueError("the native tree routine (chaincity.state._treecore) is not built")
         self._native = NATIVE_APPLY if native is None or native else None
+        # Checked once: OpenSSL's digest of this name is the suite's hash.
+        self._digest_name = native_digest_name(suite) if self._native is not None else None
         self._store = store
         self._suite = suite
         self._hasher = Hasher(suite)
@@ -511,6 +519,7 @@ class AuthenticatedState:
             refreshed,
             refreshes,
             self._cache,
+            self._digest_name,
         )
         update.root, update.pages = root_hash, pages
         if pages:  # the root page is written whenever anything is

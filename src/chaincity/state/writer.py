@@ -5,8 +5,9 @@ tree and give the same result byte for byte: the new root, the new pages in
 the order written (children before their parent, the root last) and the node
 keys of the pages they replace. :class:`TreeWriter` is the reference;
 ``chaincity.state._treecore.apply`` (``_treecore.c``) does the same work in C,
-hashing through the suite's callable or, where the suite has one, its C hash
-constructor.
+hashing through OpenSSL where it was built against it and the suite names its
+hash (:func:`native_digest_name`), else through the suite's C hash constructor
+or its callable.
 
 An update may also *refresh* a few old versions: given the paths of the pages
 they wrote (sorted), it copies into the new version every one of those pages
@@ -25,7 +26,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 
-from chaincity.crypto.suite import HashState
+from chaincity.crypto.suite import CryptoSuite, HashState
 from chaincity.state.page import Page
 from chaincity.state.tree import PAGE_DEPTH_MAX, Child, Hasher, Leaf, Slot, StateCorruption
 
@@ -47,6 +48,7 @@ NativeApply = Callable[
         list[int],
         list[bytes],
         dict[bytes, Page | bytes],
+        str | None,
     ],
     tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
 ]
@@ -62,6 +64,30 @@ def _find_native() -> NativeApply | None:
 
 
 NATIVE_APPLY = _find_native()
+
+
+def _find_native_digest() -> Callable[[str, bytes], bytes | None] | None:
+    try:
+        from chaincity.state._treecore import digest
+    except ImportError:
+        return None
+    return digest
+
+
+_NATIVE_DIGEST = _find_native_digest()
+_DIGEST_PROBE = b"chaincity native digest probe"
+
+
+def native_digest_name(suite: CryptoSuite) -> str | None:
+    """The name to hand the C routine as ``digest_name``: the suite's ``hash_name`` if the
+    routine was built against OpenSSL and OpenSSL's digest of that name agrees with the
+    suite's hash (a digest that disagreed would fork the roots); else None."""
+    name = suite.hash_name
+    if _NATIVE_DIGEST is None or name is None:
+        return None
+    if _NATIVE_DIGEST(name, _DIGEST_PROBE) != suite.hash(_DIGEST_PROBE):
+        return None
+    return name
 
 
 class TreeWriter:
