@@ -385,6 +385,14 @@ static PyObject *fetch_page(Writer *w, const unsigned char *reference, int depth
         Py_DECREF(key);
         return NULL;
     }
+    if (raw == Py_None) { /* fetch found nothing: the tree names a page it lacks */
+        PyObject *hex = PyObject_CallMethod(key, "hex", NULL);
+        if (hex != NULL) PyErr_Format(w->corruption, "state page %U is missing", hex);
+        Py_XDECREF(hex);
+        Py_DECREF(raw);
+        Py_DECREF(key);
+        return NULL;
+    }
     int failed = decode_page(w, raw, &w->stack[depth]);
     Py_DECREF(raw);
     if (failed) {
@@ -828,7 +836,8 @@ PyDoc_STRVAR(apply_doc,
              "--\n\n"
              "Apply sorted (key hash, value hash or None) changes to the tree whose root page\n"
              "was written at root_version (None: an empty tree) as version `version`.\n"
-             "fetch(node_key) returns an encoded page; hash_fn is the suite's hash;\n"
+             "fetch(node_key) returns an encoded page, or None if it has none (corruption);\n"
+             "hash_fn is the suite's hash;\n"
              "hash_ctor, if given, a constructor whose ctor(data).digest() is hash_fn(data).\n"
              "digest_name, if given, names hash_fn's digest in OpenSSL (see digest()), which\n"
              "then computes every hash; ValueError if this build cannot.\n"

@@ -7,7 +7,7 @@ def apply(
     changes: Sequence[tuple[bytes, bytes | None]],
     root_version: int | None,
     version: int,
-    fetch: Callable[[bytes], bytes],
+    fetch: Callable[[bytes], bytes | None],
     hash_fn: Callable[[bytes], bytes],
     leaf_prefix: bytes,
     node_prefix: bytes,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import lmdb
@@ -39,6 +40,11 @@ class ReadTxn(ABC):
     @abstractmethod
     def scan(self, table: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Entries from ``start`` in key order; the caller bounds how many it takes."""
+
+    def getter(self, table: str) -> Callable[[bytes], bytes | None]:
+        """``get`` bound to ``table``, for loops that read many keys of one table (an
+        engine may return a callable with no Python frame per call)."""
+        return partial(self.get, table)
 
     def keys_between(self, table: str, start: bytes, stop: bytes) -> list[bytes]:
         """The keys ``start <= key < stop``, in order (the caller bounds the range)."""
@@ -121,6 +127,10 @@ class _LmdbRead(ReadTxn):
     def get(self, table: str, key: bytes) -> bytes | None:
         value: bytes | None = self._txn.get(key, db=self._db(table))
         return value
+
+    def getter(self, table: str) -> Callable[[bytes], bytes | None]:
+        getter: Callable[[bytes], bytes | None] = partial(self._txn.get, db=self._db(table))
+        return getter
 
     def seek(self, table: str, key: bytes) -> tuple[bytes, bytes] | None:
         cursor = self._cursors.get(table)

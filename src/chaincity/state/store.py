@@ -71,7 +71,7 @@ KEY_SIZE_MAX = 256  # namespace included
 VALUE_SIZE_MAX = 64 * 1024
 CHANGES_MAX = 1_000_000  # per version
 WINDOW_DEFAULT = 128
-PAGE_CACHE_DEFAULT = 1_000_000  # pages: the latest tree of about 2.7*10^6 keys (0.36 a key)
+PAGE_CACHE_DEFAULT = 1_000_000  # pages (Python writer): the tree of 2.7*10^6 keys (0.36 a key)
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
@@ -161,10 +161,11 @@ class AuthenticatedState:
         self._hasher = Hasher(suite)
         self._tables = table_names(prefix)
         self._window = window
-        # Pages in the form the update path reads: encoded for the C routine, decoded
-        # for the Python writer.
-        self._cache: dict[bytes, Page | bytes] = {}
-        self._cache_max = page_cache_max
+        # Decoded pages, for the Python writer. The C routine reads encoded pages
+        # straight from the store's snapshot (LMDB's map): keeping them in a dict as
+        # well cost more, in its upkeep, than the reads it saved (docs/storage.md).
+        self._cache: dict[bytes, Page] = {}
+        self._cache_max = page_cache_max if self._native is None else 0
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
@@ -335,25 +336,11 @@ class AuthenticatedState:
 
     def page_at(self, txn: ReadTxn, node_key: bytes) -> Page:
         cached = self._cache.get(node_key)
-        if isinstance(cached, Page):
-            return cached
         if cached is not None:
-            return Page.decode(cached, self._hasher.size)
-        raw = self._read_page(txn, node_key)
-        page = Page.decode(raw, self._hasher.size)
-        self._remember(node_key, raw if self._native else page)
+            return cached
+        page = Page.decode(self._read_page(txn, node_key), self._hasher.size)
+        self._remember(node_key, page)
         return page
-
-    def raw_page_at(self, txn: ReadTxn, node_key: bytes) -> bytes:
-        """A page's encoding (what the C routine reads), cached as such."""
-        cached = self._cache.get(node_key)
-        if isinstance(cached, bytes):
-            return cached
-        if cached is not None:
-            return cached.encode()
-        raw = self._read_page(txn, node_key)
-        self._remember(node_key, raw)
-        return raw
 
     def _read_page(self, txn: ReadTxn, node_key: bytes) -> bytes:
         raw = txn.get(self._tables["nodes"], node_key)
@@ -361,9 +348,11 @@ class AuthenticatedState:
             raise StateCorruption(f"state page {node_key.hex()} is missing")
         return raw
 
-    def _remember(self, node_key: bytes, page: Page | bytes) -> None:
+    def _remember(self, node_key: bytes, page: Page) -> None:
         # Pages never change once written, so a cached page is never stale; only
         # committed pages are cached, so a discarded update leaves no trace.
+        if not self._cache_max:
+            return
         self._make_room(1)
         self._cache[node_key] = page
 
@@ -502,15 +491,11 @@ class AuthenticatedState:
         refreshes: list[bytes],
     ) -> None:
         hasher = self._hasher
-
-        def fetch(node_key: bytes) -> bytes:  # called for the pages the cache lacks
-            return self.raw_page_at(txn, node_key)
-
         root_hash, pages, stale = native(
             changes,
             None if root is None else root.version,
             update.version,
-            fetch,
+            txn.getter(self._tables["nodes"]),  # None for a missing page: corruption
             hasher.hash_fn,
             hasher.leaf_prefix,
             hasher.node_prefix,
@@ -518,7 +503,7 @@ class AuthenticatedState:
             hasher.hash_ctor,
             refreshed,
             refreshes,
-            self._cache,
+            None,
             self._digest_name,
         )
         update.root, update.pages = root_hash, pages
@@ -583,6 +568,8 @@ class AuthenticatedState:
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._generations.committed()
+        if not self._cache_max:
+            return
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps
         # the cache to about the latest tree, which is what updates read.
@@ -590,13 +577,10 @@ class AuthenticatedState:
         deque(map(cache.pop, update.stale.nodes, repeat(None)), maxlen=0)
         first = max(0, len(update.pages) - self._cache_max)  # the root is written last
         self._make_room(len(update.pages) - first)
-        if update.decoded_pages:
-            for (node_key, _raw), page in zip(
-                update.pages[first:], update.decoded_pages[first:], strict=True
-            ):
-                cache[node_key] = page
-        else:
-            cache.update(update.pages[first:])
+        for (node_key, _raw), page in zip(
+            update.pages[first:], update.decoded_pages[first:], strict=True
+        ):
+            cache[node_key] = page
 
     def commit(self, update: StateUpdate) -> None:
         """Write ``update`` in a transaction of its own (when no ledger is involved)."""
