@@ -76,6 +76,25 @@ def test_a_sparse_generation_is_copied_forward_then_deleted(store: LmdbStore, na
     assert state.root() == compute_root(SHA, model)
 
 
+def test_a_generation_to_copy_that_lacks_a_page_is_corruption(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=150)
+    _commit(state, store, {_key(i): b"v0" for i in range(400)})
+    for version in range(1, 30):
+        with store.read() as txn:
+            due = 0 in state.generations.to_refresh(txn, version)[0]
+        if due:
+            break
+        _commit(state, store, {_key(i): b"v%d" % version for i in range(0, 400, 3)})
+    assert due
+    with store.write() as txn:  # one page of generation 0 goes missing
+        first = next(k for k, _v in txn.scan(TABLES["nodes"], struct.pack(">Q", 0)))
+        txn.delete(TABLES["nodes"], first)
+    latest = state.latest_version
+    with pytest.raises(StateCorruption, match="version 0 lacks pages"):
+        state.prepare_changes(latest, [(_key(1), b"after")])
+    assert state.latest_version == latest
+
+
 def test_a_dense_generation_is_kept_and_never_copied(store: LmdbStore) -> None:
     state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=20)
     _commit(state, store, {_key(i): b"v0" for i in range(400)})

@@ -35,6 +35,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 
 from chaincity.state.kv import ReadTxn, WriteTxn
 from chaincity.state.tree import StateCorruption
@@ -46,6 +47,8 @@ DEAD_PER_COMMIT = 64  # generations deleted by one commit, at most (the rest wai
 _U64 = struct.Struct(">Q")
 _COUNTS = struct.Struct(">QQQ")  # live pages, pages written, pages written before it
 _TOTALS = struct.Struct(">QQ")  # pages written, pages live (counted generations)
+_GENERATION = itemgetter(slice(0, _U64.size))  # a node key's generation (its be64 prefix)
+_PATH = itemgetter(slice(_U64.size, None))  # a node key's path
 _FIRST_KEY = b"generations_from"
 _TOTALS_KEY = b"generation_totals"
 
@@ -107,7 +110,7 @@ class Generations:
         (sorted, each once; dead pages among them are skipped by the writer)."""
         written_total, live_total = self.totals(txn)
         worn = written_total - live_total * self._copy_after_pct // 100  # written by then
-        chosen: list[int] = []
+        chosen: list[tuple[bytes, int]] = []
         for key, _raw in txn.scan(self._tables["due"]):
             if len(key) != _U64.size:
                 raise StateCorruption(f"malformed generation key {key.hex()}")
@@ -116,15 +119,20 @@ class Generations:
             # young ends the search.
             if before + written > worn or len(chosen) >= CLEAN_PER_VERSION:
                 break
-            chosen.append(_U64.unpack(key)[0])
+            chosen.append((key, written))
         nodes = self._tables["nodes"]
         paths: list[bytes] = []
-        for generation in chosen:
-            start = _U64.pack(generation)
-            paths += [key[8:] for key in txn.keys_between(nodes, start, _U64.pack(generation + 1))]
+        for prefix, written in chosen:
+            # A counted generation is deleted only whole: its range holds every page it
+            # wrote, so the first `written` keys from its start are exactly its pages.
+            keys = txn.keys_from(nodes, prefix, written)
+            if len(keys) != written or keys[0][:8] != prefix or keys[-1][:8] != prefix:
+                version = _U64.unpack(prefix)[0]
+                raise StateCorruption(f"version {version} lacks pages it counts as written")
+            paths += map(_PATH, keys)
         if len(chosen) > 1:
             paths = sorted(set(paths))
-        return chosen, paths
+        return [_U64.unpack(prefix)[0] for prefix, _written in chosen], paths
 
     def uncounted(self, replaced: Sequence[bytes]) -> list[bytes]:
         """The replaced node keys of pages written before generations were counted."""
@@ -145,7 +153,7 @@ class Generations:
             written_total += written
             live_total += written
         first = self._first_key
-        for prefix, count in Counter(key[:8] for key in replaced).items():
+        for prefix, count in Counter(map(_GENERATION, replaced)).items():
             if prefix < first:
                 continue
             live, total, before = self._counts(txn, prefix)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from typing import Any
 
 import lmdb
@@ -45,6 +46,10 @@ class ReadTxn(ABC):
         """``get`` bound to ``table``, for loops that read many keys of one table (an
         engine may return a callable with no Python frame per call)."""
         return partial(self.get, table)
+
+    def keys_from(self, table: str, start: bytes, count: int) -> list[bytes]:
+        """The first ``count`` keys at ``start`` or after, in order (fewer at the end)."""
+        return [key for key, _value in islice(self.scan(table, start), count)]
 
     def keys_between(self, table: str, start: bytes, stop: bytes) -> list[bytes]:
         """The keys ``start <= key < stop``, in order (the caller bounds the range)."""
@@ -146,6 +151,12 @@ class _LmdbRead(ReadTxn):
                 return
             for key, value in cursor:
                 yield bytes(key), bytes(value)
+
+    def keys_from(self, table: str, start: bytes, count: int) -> list[bytes]:
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            if not cursor.set_range(start):
+                return []
+            return list(islice(cursor.iternext(keys=True, values=False), count))
 
     def keys_between(self, table: str, start: bytes, stop: bytes) -> list[bytes]:
         keys: list[bytes] = []
