@@ -419,9 +419,8 @@ class AuthenticatedState:
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         tree_changes: list[tuple[bytes, bytes | None]] = []
-        hash_fn, get = self._hasher.hash_fn, txn.get
+        hash_fn, get = self._hasher.hash_fn, txn.getter(self._tables["current"])
         ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
-        current = self._tables["current"]
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for count, (key, value) in enumerate(changes):
@@ -432,7 +431,7 @@ class AuthenticatedState:
                 check_value(value)
             old = None  # (nothing was before the first version)
             if base is not None:
-                old = known[key] if key in known else get(current, key)
+                old = known[key] if key in known else get(key)
             if old == value:
                 continue
             new_values.append((key, value))
