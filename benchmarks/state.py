@@ -2,7 +2,7 @@
 proof verifications/s, at 10^5 and 10^6 stored keys.
 
     .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--batches 1000,10000]
-        [--no-proofs] [--dir DIR] [--python] [--copy-after-pct N]
+        [--no-proofs] [--dir DIR] [--python] [--copy-after-pct N] [--suite sm2-sm3]
 
 Figures, not pass/fail: run it on the machine you care about. Each figure is taken
 over 10-40 batches together; the CPU-time rate (wall time minus waiting for the CPU
@@ -11,7 +11,7 @@ is split into preparing the update (tree, hashes, root) and committing it (the L
 transaction, pruning, fsync, cache upkeep), with the pages written per key, so a
 change shows where it paid.
 The tree update runs in the C routine when it is built (``--python`` forces the
-Python writer); the first line says which. Before measuring a batch size, enough
+Python writer); the first line says which, and how it hashes. Before measuring a batch size, enough
 batches of it run for pruning by generation to reach its steady state (no generation
 written before them left); the tree pages stored are printed after.
 """
@@ -26,12 +26,12 @@ import tempfile
 import time
 from typing import NamedTuple
 
-from chaincity.crypto import get_suite
+from chaincity.crypto import SUITE_NAMES, CryptoSuite, get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, encode_proof
 from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT
 from chaincity.state.store import StateUpdate
 from chaincity.state.tree import verify_state_proof
-from chaincity.state.writer import NATIVE_APPLY
+from chaincity.state.writer import NATIVE_APPLY, native_digest_name
 
 LOAD_BATCH = 100_000
 WARM_UP_MAX = 3_000  # rounds
@@ -140,12 +140,17 @@ def disk_use(store: LmdbStore, state: AuthenticatedState) -> tuple[int, int]:
 
 
 def run(
-    size: int, base_dir: str, batches: list[int], with_proofs: bool, native: bool, pct: int
+    size: int,
+    base_dir: str,
+    batches: list[int],
+    with_proofs: bool,
+    native: bool,
+    pct: int,
+    suite: CryptoSuite,
 ) -> None:
     path = tempfile.mkdtemp(dir=base_dir)
     try:
         store = LmdbStore(LmdbConfig(path, durable=True))
-        suite = get_suite("ed25519-sha256")
         state = AuthenticatedState(store, suite, window=WINDOW, native=native, copy_after_pct=pct)
         load_s = load(state, size)
         print(f"keys={size:>9,}  load {load_s:6.1f} s ({size / load_s:,.0f} keys/s)")
@@ -183,6 +188,7 @@ def main() -> None:
     parser.add_argument("--no-proofs", action="store_true", help="skip the proof figures")
     parser.add_argument("--dir", default=None, help="where to put the temporary LMDB")
     parser.add_argument("--python", action="store_true", help="use the Python tree writer")
+    parser.add_argument("--suite", default="ed25519-sha256", choices=SUITE_NAMES)
     parser.add_argument(
         "--copy-after-pct",
         type=int,
@@ -191,7 +197,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     native = not args.python and NATIVE_APPLY is not None
-    print(f"tree update: {'native (C)' if native else 'Python'}")
+    suite = get_suite(args.suite)
+    if not native:
+        hashing = "the suite's hash"
+    elif native_digest_name(suite) is not None:
+        hashing = f"OpenSSL's {native_digest_name(suite)}"
+    elif suite.hash_constructor is not None:
+        hashing = "the suite's hash constructor"
+    else:
+        hashing = "the suite's hash, called from C"
+    writer = "native (C)" if native else "Python"
+    print(f"tree update: {writer}; {args.suite}, hashing with {hashing}")
     for size in (int(s) for s in args.sizes.split(",")):
         batches = [int(b) for b in args.batches.split(",")]
         run(
@@ -201,6 +217,7 @@ def main() -> None:
             not args.no_proofs,
             native,
             args.copy_after_pct,
+            suite,
         )
 
 

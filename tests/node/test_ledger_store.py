@@ -61,6 +61,8 @@ def test_the_state_page_cache_bound_comes_from_the_node_config(tmp_path: Path) -
     assert store.ledger.state._cache_max == 5_000
     default = open_chain_store(tmp_path / "b", "main", suite, genesis)
     assert default.ledger.state._cache_max == PAGE_CACHE_DEFAULT
+    # The bound is the Python writer's: the native routine caches no pages.
+    assert store.ledger.state._caching is not store.ledger.state.native
     text = b'name = "n"\norg = "o"\nstate_cache_pages = 20000\n'
     text += b'[p2p]\nhost = "127.0.0.1"\nport = 7700\n[api]\nhost = "127.0.0.1"\nport = 8700\n'
     text += b'[tls]\ncert = "c"\nkey = "k"\nca_bundle = "b"\n'

@@ -21,7 +21,13 @@ from hypothesis import strategies as st
 
 from chaincity.crypto import get_suite
 from chaincity.crypto.suite import CryptoSuite
-from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, compute_root
+from chaincity.state import (
+    AuthenticatedState,
+    LmdbConfig,
+    LmdbStore,
+    compute_root,
+    verify_state_proof,
+)
 from chaincity.state.page import Page
 from chaincity.state.store import StateUpdate
 from chaincity.state.tree import Child, Hasher, Leaf, StateCorruption
@@ -461,3 +467,20 @@ def test_the_cache_is_read_before_fetch() -> None:
     assert calls == [bytes(8)] * 2
     with pytest.raises(TypeError, match="dict"):
         run([])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_only_the_python_writer_keeps_pages_on_the_heap(tmp_path: Path, native: bool) -> None:
+    store = LmdbStore(LmdbConfig(str(tmp_path), durable=False, map_size_bytes=2**26))
+    try:
+        state = AuthenticatedState(store, SHA, window=3, native=native)
+        for version in range(4):
+            changes = [(bytes([i, version]), b"v%d" % version) for i in range(60)]
+            state.commit(state.prepare_changes(state.latest_version, changes))
+        value, proof = state.prove(bytes([1, 3]))
+        assert value == b"v3" and verify_state_proof(SHA, state.root(), bytes([1, 3]), value, proof)
+        # The C routine reads pages from the store's snapshot; the writer caches them.
+        assert (len(state._cache) == 0) is native
+        state.close()
+    finally:
+        store.close()

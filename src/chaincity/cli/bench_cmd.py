@@ -31,7 +31,9 @@ def bench(
         0, help="Keys to write to the state (kv.put_many) before the clock starts."
     ),
     state_cache_pages: int = typer.Option(
-        0, help="The nodes' state page cache bound (node.toml state_cache_pages); 0: default."
+        0,
+        help="The nodes' state page cache bound (node.toml state_cache_pages; used only"
+        " without the native state routine); 0: default.",
     ),
     verify_processes: int = typer.Option(
         0, help="Signature worker processes per node (node.toml verify_processes); 0: none."

@@ -90,9 +90,9 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # validator with cores of its own to spare. 0 = none; when set, it replaces
     # verify_threads.
     verify_processes: Annotated[int, Meta(ge=0, le=64)] = 0
-    # State pages kept in memory per chain (about 0.5 KiB each, encoded; 1.8 KiB
-    # decoded without the native routine; the latest tree of N keys has about
-    # 0.36-0.38 N pages): the bound of a node's largest cache.
+    # Decoded state pages kept in memory per chain where the native state routine is
+    # not built (about 1.8 KiB each; the latest tree of N keys has about 0.36-0.38 N
+    # pages). The native routine reads pages from the mapped ledger file instead.
     state_cache_pages: Annotated[int, Meta(ge=1_000, le=100_000_000)] = 1_000_000
 
 

@@ -146,9 +146,10 @@ class AuthenticatedState:
         copy_after_pct: int = COPY_AFTER_PCT_DEFAULT,
     ) -> None:
         """``native``: update the tree with the C routine (True), the Python writer
-        (False), or the C routine where it is built (None). ``copy_after_pct``: how
-        much writing, in percent of the latest tree's pages, before a sparse
-        generation's pages are copied forward (generations.py)."""
+        (False), or the C routine where it is built (None). ``page_cache_max``: the
+        Python writer's cache of decoded pages (the C routine reads pages from the
+        store). ``copy_after_pct``: how much writing, in percent of the latest tree's
+        pages, before a sparse generation's pages are copied forward (generations.py)."""
         if window < 1:
             raise ValueError("window must be at least 1 version")
         if native and NATIVE_APPLY is None:
@@ -165,7 +166,8 @@ class AuthenticatedState:
         # straight from the store's snapshot (LMDB's map): keeping them in a dict as
         # well cost more, in its upkeep, than the reads it saved (docs/storage.md).
         self._cache: dict[bytes, Page] = {}
-        self._cache_max = page_cache_max if self._native is None else 0
+        self._cache_max = page_cache_max
+        self._caching = self._native is None
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
@@ -351,7 +353,7 @@ class AuthenticatedState:
     def _remember(self, node_key: bytes, page: Page) -> None:
         # Pages never change once written, so a cached page is never stale; only
         # committed pages are cached, so a discarded update leaves no trace.
-        if not self._cache_max:
+        if not self._caching:
             return
         self._make_room(1)
         self._cache[node_key] = page
@@ -567,7 +569,7 @@ class AuthenticatedState:
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._generations.committed()
-        if not self._cache_max:
+        if not self._caching:
             return
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps
