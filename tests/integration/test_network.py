@@ -23,18 +23,22 @@ import pytest
 
 from chaincity.client import ClientError
 from chaincity.proofs import BundleError, decode_bundle, encode_bundle, verify_bundle
+from tests.integration.conftest import failed
 from tests.integration.netproc import LocalNetwork, wait_for
 
 COMMIT_TIMEOUT_S = 60.0
 
 
 @pytest.fixture
-def net(tmp_path: Path) -> Iterator[LocalNetwork]:
+def net(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalNetwork]:
     network = LocalNetwork(tmp_path / "net")
     try:
         network.start_all()
         yield network
     finally:
+        if failed(request.node):  # what each node logged last, in the failure's report
+            for i in range(network.size):
+                print(f"--- node {i}: last lines of its log ---\n{network.log_tail(i, 40)}")
         network.stop_all()
 
 

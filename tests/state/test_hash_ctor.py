@@ -248,3 +248,22 @@ def test_the_openssl_path_gives_the_callables_roots_and_pages(
         for store, path in zip(stores, dirs, strict=True):
             store.close()
             shutil.rmtree(path, ignore_errors=True)
+
+
+def test_digests_hashes_many_items_and_passes_none_through() -> None:
+    from chaincity.state import _treecore
+
+    items: list[bytes | None] = [b"", b"abc", None, bytes(range(256)) * 3]
+    if not _openssl_built():
+        with pytest.raises(ValueError, match="no OpenSSL"):
+            _treecore.digests("SHA256", items)
+        return
+    expected = [None if i is None else hashlib.sha256(i).digest() for i in items]
+    assert _treecore.digests("SHA256", items) == expected
+    assert _treecore.digests("SHA256", ()) == []
+    if native_digest_name(SM) == "SM3":
+        assert _treecore.digests("SM3", [b"abc"]) == [SM.hash(b"abc")]
+    with pytest.raises(TypeError, match="bytes or None"):
+        _treecore.digests("SHA256", [b"a", "text"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="no digest"):
+        _treecore.digests("no-such-digest", [b"a"])

@@ -935,9 +935,64 @@ static PyObject *digest(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(digests_doc,
+             "digests(name, items)\n"
+             "--\n\n"
+             "[digest(name, item) for item in items], with None for an item that is None, in\n"
+             "one call and one OpenSSL context; ValueError if this build has no OpenSSL or\n"
+             "OpenSSL no such digest, TypeError for an item that is neither bytes nor None.");
+
+static PyObject *digests(PyObject *module, PyObject *args) {
+    const char *name;
+    PyObject *items_in;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "sO:digests", &name, &items_in)) return NULL;
+#ifdef CHAINCITY_OPENSSL
+    PyObject *items = PySequence_Tuple(items_in);
+    if (items == NULL) return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(items);
+    EVP_MD *md = find_md(name);
+    EVP_MD_CTX *ctx = md == NULL ? NULL : EVP_MD_CTX_new();
+    PyObject *result = ctx == NULL ? NULL : PyList_New(count);
+    if (md == NULL) PyErr_Format(PyExc_ValueError, "OpenSSL has no digest %s", name);
+    else if (ctx == NULL) PyErr_NoMemory();
+    for (Py_ssize_t i = 0; result != NULL && i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i), *out = Py_None;
+        unsigned char digest_out[EVP_MAX_MD_SIZE];
+        unsigned int size = 0;
+        if (item == Py_None) {
+            Py_INCREF(out);
+        } else if (!PyBytes_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "digests: each item must be bytes or None");
+            out = NULL;
+        } else if (EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+                   EVP_DigestUpdate(ctx, PyBytes_AS_STRING(item),
+                                    (size_t)PyBytes_GET_SIZE(item)) != 1 ||
+                   EVP_DigestFinal_ex(ctx, digest_out, &size) != 1) {
+            PyErr_SetString(PyExc_ValueError, "OpenSSL failed to compute a digest");
+            out = NULL;
+        } else {
+            out = PyBytes_FromStringAndSize((const char *)digest_out, (Py_ssize_t)size);
+        }
+        if (out == NULL) Py_CLEAR(result);
+        else PyList_SET_ITEM(result, i, out);
+    }
+    if (ctx != NULL) EVP_MD_CTX_free(ctx);
+    if (md != NULL) free_md(md);
+    Py_DECREF(items);
+    return result;
+#else
+    (void)name;
+    (void)items_in;
+    PyErr_SetString(PyExc_ValueError, "this build of _treecore has no OpenSSL digests");
+    return NULL;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS, apply_doc},
     {"digest", digest, METH_VARARGS, digest_doc},
+    {"digests", digests, METH_VARARGS, digests_doc},
     {NULL, NULL, 0, NULL},
 };
 

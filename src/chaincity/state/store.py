@@ -31,7 +31,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice, pairwise, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -58,6 +58,7 @@ from chaincity.state.values import (
 )
 from chaincity.state.writer import (
     NATIVE_APPLY,
+    NATIVE_DIGESTS,
     NativeApply,
     TreeChanges,
     TreeWriter,
@@ -423,6 +424,8 @@ class AuthenticatedState:
         tree_changes: list[tuple[bytes, bytes | None]] = []
         hash_fn, get = self._hasher.hash_fn, txn.getter(self._tables["current"])
         ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
+        # With OpenSSL's digest, keys and values are hashed after the loop, in one call.
+        digest_name = self._digest_name if NATIVE_DIGESTS is not None else None
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for count, (key, value) in enumerate(changes):
@@ -441,6 +444,8 @@ class AuthenticatedState:
                 history.append(
                     (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
                 )
+            if digest_name is not None:
+                continue
             if value is None:
                 key_hash = hash_fn(key) if ctor is None else ctor(key).digest()
                 tree_changes.append((key_hash, None))
@@ -448,6 +453,12 @@ class AuthenticatedState:
                 tree_changes.append((hash_fn(key), hash_fn(value)))
             else:
                 tree_changes.append((ctor(key).digest(), ctor(value).digest()))
+        if digest_name is not None and new_values:
+            assert NATIVE_DIGESTS is not None
+            keys, values = zip(*new_values, strict=True)
+            key_hashes = cast(list[bytes], NATIVE_DIGESTS(digest_name, keys))  # keys are bytes
+            value_hashes = NATIVE_DIGESTS(digest_name, values)  # None deletes
+            tree_changes = list(zip(key_hashes, value_hashes, strict=True))
         tree_changes.sort(key=itemgetter(0))
         for first, second in pairwise(tree_changes):
             if first[0] == second[0]:

@@ -66,15 +66,21 @@ def _find_native() -> NativeApply | None:
 NATIVE_APPLY = _find_native()
 
 
-def _find_native_digest() -> Callable[[str, bytes], bytes | None] | None:
+Digests = Callable[[str, Sequence[bytes | None]], list[bytes | None]]
+
+
+def _find_native_digest() -> tuple[Callable[[str, bytes], bytes | None], Digests] | None:
     try:
-        from chaincity.state._treecore import digest
+        from chaincity.state._treecore import digest, digests
     except ImportError:
         return None
-    return digest
+    return digest, digests
 
 
 _NATIVE_DIGEST = _find_native_digest()
+# OpenSSL's digests of many byte strings (None for None) in one call: with a name
+# native_digest_name gave, the suite's hash of each.
+NATIVE_DIGESTS: Digests | None = None if _NATIVE_DIGEST is None else _NATIVE_DIGEST[1]
 _DIGEST_PROBE = b"chaincity native digest probe"
 
 
@@ -85,7 +91,7 @@ def native_digest_name(suite: CryptoSuite) -> str | None:
     name = suite.hash_name
     if _NATIVE_DIGEST is None or name is None:
         return None
-    if _NATIVE_DIGEST(name, _DIGEST_PROBE) != suite.hash(_DIGEST_PROBE):
+    if _NATIVE_DIGEST[0](name, _DIGEST_PROBE) != suite.hash(_DIGEST_PROBE):
         return None
     return name
 
