@@ -97,6 +97,29 @@ def _states(suites: list[CryptoSuite]) -> tuple[list[str], list[LmdbStore], list
     return dirs, stores, states
 
 
+def _same_updates(
+    dirs: list[str],
+    stores: list[LmdbStore],
+    states: list[Any],
+    batches: list[dict[bytes, bytes | None]],
+) -> None:
+    """Commit every batch on both states; each update must give the same root, pages
+    and replaced pages. Closes and removes the stores."""
+    try:
+        for batch in batches:
+            updates = [s.prepare_changes(s.latest_version, batch.items()) for s in states]
+            fast, slow = updates
+            assert fast.root == slow.root
+            assert fast.pages == slow.pages
+            assert fast.stale == slow.stale
+            for state, update in zip(states, updates, strict=True):
+                state.commit(update)
+    finally:
+        for store, path in zip(stores, dirs, strict=True):
+            store.close()
+            shutil.rmtree(path, ignore_errors=True)
+
+
 BATCHES = st.lists(
     st.dictionaries(st.binary(min_size=1, max_size=2), st.none() | st.binary(max_size=3)),
     min_size=1,
@@ -124,19 +147,7 @@ def test_the_constructor_path_gives_the_callables_roots_and_pages(
     with_ctor, without = pairs[pair]
     assert Hasher(with_ctor).hash_ctor is not None and Hasher(without).hash_ctor is None
     dirs, stores, states = _states([with_ctor, without])
-    try:
-        for batch in batches:
-            updates = [s.prepare_changes(s.latest_version, batch.items()) for s in states]
-            fast, slow = updates
-            assert fast.root == slow.root
-            assert fast.pages == slow.pages
-            assert fast.stale == slow.stale
-            for state, update in zip(states, updates, strict=True):
-                state.commit(update)
-    finally:
-        for store, path in zip(stores, dirs, strict=True):
-            store.close()
-            shutil.rmtree(path, ignore_errors=True)
+    _same_updates(dirs, stores, states, batches)
 
 
 def test_the_c_routine_checks_what_the_constructor_returns() -> None:
@@ -235,19 +246,7 @@ def test_the_openssl_path_gives_the_callables_roots_and_pages(
     if _openssl_built() and suite is SHA:
         assert states[0]._digest_name == "SHA256"
     assert states[1]._digest_name is None
-    try:
-        for batch in batches:
-            updates = [s.prepare_changes(s.latest_version, batch.items()) for s in states]
-            fast, slow = updates
-            assert fast.root == slow.root
-            assert fast.pages == slow.pages
-            assert fast.stale == slow.stale
-            for state, update in zip(states, updates, strict=True):
-                state.commit(update)
-    finally:
-        for store, path in zip(stores, dirs, strict=True):
-            store.close()
-            shutil.rmtree(path, ignore_errors=True)
+    _same_updates(dirs, stores, states, batches)
 
 
 def test_digests_hashes_many_items_and_passes_none_through() -> None:
