@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from chaincity.bench.network import (
     init_options,
     is_meshed,
     is_port_range_free,
+    port_window,
 )
 
 
@@ -30,6 +32,21 @@ def test_found_range_is_free_and_in_bounds() -> None:
     base = find_free_base_port(8, random.Random(7))
     assert 20_000 <= base <= 60_000 - 8
     assert is_port_range_free(base, 8)
+
+
+def test_ports_are_taken_below_the_ephemeral_range(tmp_path: Path) -> None:
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("32768\t60999\n")
+    assert port_window(str(ranges)) == (20_000, 32_768)
+    ranges.write_text("21000 60999\n")  # too little room below it: not avoided
+    assert port_window(str(ranges)) == (20_000, 60_000)
+    ranges.write_text("garbage")
+    assert port_window(str(ranges)) == (20_000, 60_000)
+    assert port_window(str(tmp_path / "absent")) == (20_000, 60_000)
+    low, high = port_window()  # this machine's
+    for seed in range(20):
+        base = find_free_base_port(8, random.Random(seed))
+        assert low <= base and base + 8 <= high
 
 
 def test_no_free_range_is_a_bench_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +95,46 @@ async def test_wait_gives_up_after_its_timeout(served: tuple[str, FakeNode]) -> 
 def test_unreachable_node_is_a_client_error() -> None:
     with pytest.raises(ClientError, match="cannot reach"):
         Client("http://127.0.0.1:9", timeout_s=1).status()
+
+
+@contextmanager
+def answering(answer: bytes) -> Iterator[str]:
+    """The URL of a server on 127.0.0.1 that sends ``answer`` to its first request."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(5)
+
+        def answer_once() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+        thread = threading.Thread(target=answer_once, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"GET /v1/status HTTP/1.1\r\n\r\n",  # a socket connected to itself reads its request
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n\xff\xfe",
+    ],
+    ids=["not-http", "not-json", "not-utf8"],
+)
+def test_a_malformed_answer_is_a_client_error(answer: bytes) -> None:
+    with answering(answer) as url, pytest.raises(ClientError, match="malformed answer"):
+        Client(url, timeout_s=5).status()
+
+
+def test_an_error_answer_that_is_not_a_json_object_keeps_its_status() -> None:
+    body = b"[1, 2]"
+    head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n" % len(body)
+    with answering(head + body) as url, pytest.raises(ClientError) as caught:
+        Client(url, timeout_s=5).status()
+    assert caught.value.status == 503

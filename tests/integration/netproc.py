@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chaincity.bench.network import port_window
 from chaincity.client import Client, ClientError, Signer
 from chaincity.genesis.inspect import NetworkView, load_network
 from chaincity.genesis.network import InitOptions, create_network
@@ -30,10 +31,13 @@ def _ports_free(base: int, count: int) -> bool:
 
 
 def free_port_base(count: int) -> int:
-    """A base port with ``count`` free ports after it (pid-spread to avoid collisions)."""
-    start = 20_000 + (os.getpid() * 37) % 30_000
+    """A base port with ``count`` free ports after it, below the ephemeral range
+    (port_window), pid-spread so that concurrent runs pick different ones."""
+    low, high = port_window()
+    span = high - low - count
+    start = (os.getpid() * 37) % span
     for attempt in range(200):
-        base = 20_000 + (start - 20_000 + attempt * 97) % 40_000
+        base = low + (start + attempt * 97) % span
         if _ports_free(base, count):
             return base
     raise RuntimeError("no free port range on 127.0.0.1")

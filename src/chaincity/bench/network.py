@@ -3,7 +3,8 @@
 The nodes run exactly as under ``chaincity up``: one ``chaincity node``
 process each, durable storage in the network directory, real sockets on
 127.0.0.1, on ports checked free first so a bench does not collide with a
-running network.
+running network, and taken below the kernel's ephemeral range (see
+:func:`port_window`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from chaincity.node import local
 HOST = "127.0.0.1"
 EXPIRY_BLOCKS = 1_000_000
 PORT_LOW = 20_000
-PORT_HIGH = 60_000
+PORT_HIGH = 60_000  # where the ephemeral range is unknown
+PORT_WINDOW_MIN = 2_000  # ports below the ephemeral range, or that range is not avoided
 PORT_TRIES_MAX = 50
+_EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 STATUS_TIMEOUT_S = 1.0
 READY_POLL_S = 0.25
 LOG_TAIL_BYTES = 2_000
@@ -67,9 +70,32 @@ def is_port_range_free(base: int, count: int) -> bool:
     return True
 
 
+def _ephemeral_low(path: str = _EPHEMERAL_RANGE) -> int | None:
+    """The first port the kernel hands out as a source port, where it says (Linux)."""
+    try:
+        with open(path) as text:
+            return int(text.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def port_window(path: str = _EPHEMERAL_RANGE) -> tuple[int, int]:
+    """The ports [low, high) to choose a network's ports from: below the ephemeral range.
+
+    Outgoing connections take their source ports from that range, so a port there can
+    be taken between the check that it is free and the node's bind; and a client that
+    polls such a port before its node listens can connect to itself (both ends the
+    same port) and read its own request back as the answer."""
+    low = _ephemeral_low(path)
+    if low is not None and low - PORT_LOW >= PORT_WINDOW_MIN:
+        return PORT_LOW, min(low, PORT_HIGH)
+    return PORT_LOW, PORT_HIGH
+
+
 def find_free_base_port(count: int, rng: random.Random) -> int:
+    low, high = port_window()
     for _ in range(PORT_TRIES_MAX):
-        base = rng.randrange(PORT_LOW, PORT_HIGH - count)
+        base = rng.randrange(low, high - count)
         if is_port_range_free(base, count):
             return base
     raise BenchError(f"no {count} free consecutive ports found on {HOST}")

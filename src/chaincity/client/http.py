@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import time
 import urllib.error
@@ -41,12 +42,15 @@ class Client:
             try:
                 doc = json.loads(exc.read(RESPONSE_SIZE_MAX))
                 reason, code = str(doc.get("error", exc.reason)), doc.get("code")
-            except ValueError:
+            except (ValueError, AttributeError):  # not JSON, or not an object
                 reason, code = str(exc.reason), None
             raise ClientError(exc.code, reason, code) from None
         except (urllib.error.URLError, OSError) as exc:
             why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise ClientError(0, f"cannot reach {self.base_url}: {why}") from None
+        except (http.client.HTTPException, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # Not HTTP, or not JSON: what answered is not a node's API.
+            raise ClientError(0, f"malformed answer from {self.base_url}: {exc!r}") from None
 
     def _chain_path(self, tail: str) -> str:
         return f"/v1/chains/{urllib.parse.quote(self.chain_id, safe='')}/{tail}"
