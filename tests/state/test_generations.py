@@ -186,3 +186,13 @@ def test_a_malformed_generation_entry_is_corruption(store: LmdbStore, table: str
         else:
             _commit(state, store, {_key(1): b"v1"})
             _commit(state, store, {_key(2): b"v2"})
+
+
+def test_a_due_generation_counted_with_no_pages_is_corruption(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=1)  # due at once
+    _commit(state, store, {_key(i): b"v0" for i in range(50)})
+    with store.write() as txn:  # a damaged count: written 0, and marked due
+        txn.put(TABLES["gens"], struct.pack(">Q", 0), struct.pack(">QQQ", 0, 0, 0))
+        txn.put(TABLES["due"], struct.pack(">Q", 0), b"")
+    with store.read() as txn, pytest.raises(StateCorruption, match="version 0 lacks pages"):
+        state.generations.to_refresh(txn, 1)

@@ -126,7 +126,8 @@ class Generations:
             # A counted generation is deleted only whole: its range holds every page it
             # wrote, so the first `written` keys from its start are exactly its pages.
             keys = txn.keys_from(nodes, prefix, written)
-            if len(keys) != written or keys[0][:8] != prefix or keys[-1][:8] != prefix:
+            # (A generation counted with no pages is as malformed: none is ever recorded.)
+            if not keys or len(keys) != written or keys[0][:8] != prefix or keys[-1][:8] != prefix:
                 version = _U64.unpack(prefix)[0]
                 raise StateCorruption(f"version {version} lacks pages it counts as written")
             paths += map(_PATH, keys)

@@ -158,6 +158,8 @@ class AuthenticatedState:
         self._native = NATIVE_APPLY if native is None or native else None
         # Checked once: OpenSSL's digest of this name is the suite's hash.
         self._digest_name = native_digest_name(suite) if self._native is not None else None
+        # With that name, prepare hashes its keys and values through OpenSSL as well.
+        self._digests = NATIVE_DIGESTS if self._digest_name is not None else None
         self._store = store
         self._suite = suite
         self._hasher = Hasher(suite)
@@ -425,7 +427,7 @@ class AuthenticatedState:
         hash_fn, get = self._hasher.hash_fn, txn.getter(self._tables["current"])
         ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
         # With OpenSSL's digest, keys and values are hashed after the loop, in one call.
-        digest_name = self._digest_name if NATIVE_DIGESTS is not None else None
+        digest_name, digests = self._digest_name, self._digests
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for count, (key, value) in enumerate(changes):
@@ -444,7 +446,7 @@ class AuthenticatedState:
                 history.append(
                     (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
                 )
-            if digest_name is not None:
+            if digests is not None:
                 continue
             if value is None:
                 key_hash = hash_fn(key) if ctor is None else ctor(key).digest()
@@ -453,11 +455,10 @@ class AuthenticatedState:
                 tree_changes.append((hash_fn(key), hash_fn(value)))
             else:
                 tree_changes.append((ctor(key).digest(), ctor(value).digest()))
-        if digest_name is not None and new_values:
-            assert NATIVE_DIGESTS is not None
+        if digests is not None and digest_name is not None and new_values:
             keys, values = zip(*new_values, strict=True)
-            key_hashes = cast(list[bytes], NATIVE_DIGESTS(digest_name, keys))  # keys are bytes
-            value_hashes = NATIVE_DIGESTS(digest_name, values)  # None deletes
+            key_hashes = cast(list[bytes], digests(digest_name, keys))  # keys are bytes
+            value_hashes = digests(digest_name, values)  # None deletes
             tree_changes = list(zip(key_hashes, value_hashes, strict=True))
         tree_changes.sort(key=itemgetter(0))
         for first, second in pairwise(tree_changes):
