@@ -20,7 +20,8 @@ from chaincity.ledger import (
 )
 from chaincity.ledger.ledger import pending_key
 from chaincity.state import namespaced_key, verify_state_proof
-from chaincity.state.tree import Child
+from chaincity.state.page import Page
+from chaincity.state.tree import Bucket, Child, Leaf
 from chaincity.types.block import Block, block_hash
 from tests.ledger.ledger_workload import CHAIN, SUITE, commit_next, next_commit
 
@@ -228,6 +229,31 @@ def _child_page_key(ledger: Ledger) -> bytes:
         if isinstance(slot, Child):
             return struct.pack(">Q", slot.version) + bytes((index,))
     raise AssertionError("the latest tree is a single page")
+
+
+def test_check_finds_a_bucket_whose_keys_do_not_give_its_hash(data_dir: Path) -> None:
+    """A bucket's stored hash is what its page hashes with: the check hashes its keys too."""
+    store = open_store(str(data_dir), durable=False)
+    ledger = Ledger.open(store, SUITE, CHAIN, window=4)
+    for _ in range(12):
+        commit_next(ledger)
+    assert check_ledger(ledger).ok
+    table = ledger.state.tables["nodes"]
+    with store.write() as txn:
+        root_version = ledger.state.root_ref(txn, 11)[1]
+        node_key = struct.pack(">Q", root_version)
+        page = ledger.state.load_page(txn, root_version, b"").copy()
+        index, bucket = next((i, slot) for i, slot in enumerate(page.slots) if type(slot) is Bucket)
+        first = bucket.leaves[0]
+        changed = Leaf.of(first.key_hash, bytes(len(first.value_hash)))
+        page.set_slot(index, Bucket(bucket.hash, (changed, *bucket.leaves[1:])))
+        txn.put(table, node_key, page.encode())
+        assert Page.decode(page.encode(), SUITE.hash_size).top(ledger.state.hasher) == (
+            ledger.state.root(11)
+        )
+    report = check_ledger(Ledger(store, SUITE, CHAIN))
+    assert any("a bucket in page root" in e for e in report.errors), report.errors
+    store.close()
 
 
 @pytest.mark.parametrize("fault", ["missing", "tampered"])

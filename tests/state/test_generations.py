@@ -97,7 +97,8 @@ def test_a_generation_to_copy_that_lacks_a_page_is_corruption(store: LmdbStore) 
 
 def test_a_dense_generation_is_kept_and_never_copied(store: LmdbStore) -> None:
     state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=20)
-    _commit(state, store, {_key(i): b"v0" for i in range(400)})
+    # 4,000 keys: about 280 pages, of which one key changed per version replaces three.
+    _commit(state, store, {_key(i): b"v0" for i in range(4000)})
     for version in range(1, 40):
         assert 0 not in _commit(state, store, {_key(version): b"v%d" % version})
         check_generations(state, store)

@@ -345,8 +345,9 @@ def _refresh(
 
 
 def _child_page() -> bytes:
+    """Five keys: more than a bucket holds, so the page never collapses into one."""
     page = Page.empty()
-    for index in (1, 7):
+    for index in (1, 3, 7, 9, 11):
         page.set_slot(index, Leaf.of(bytes([0xC0 + index]) + bytes(31), b"\x04" * 32))
     page.rehash(H, 0xFFFF)
     return page.encode()

@@ -12,6 +12,7 @@ from chaincity.crypto import get_suite
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore
 from chaincity.state.page import Page
 from chaincity.state.tree import (
+    Bucket,
     Child,
     Hasher,
     Leaf,
@@ -19,6 +20,7 @@ from chaincity.state.tree import (
     StateCorruption,
     StateProof,
     bit,
+    bucket_of,
     compute_root,
     decode_proof,
     encode_proof,
@@ -73,7 +75,14 @@ def _mixed_pages() -> list[list[Slot]]:
         [None] * 7 + [Leaf.of(kh[2], kh[3]), Leaf.of(kh[4], kh[5])] + [None] * 7,
         [Child(3, kh[6])] + [None] * 15,
         [Leaf.of(kh[i], kh[15 - i]) if i % 3 else Child(i, kh[i]) for i in range(16)],
+        [_bucket(kh[:2])] + [None] * 15,
+        [None] * 14 + [_bucket(kh[2:6]), Leaf.of(kh[7], kh[8])],
+        [_bucket(kh[i - 1 : i + 2]) if i % 2 else Leaf.of(kh[i], kh[i]) for i in range(16)],
     ]
+
+
+def _bucket(key_hashes: list[bytes]) -> Bucket:
+    return bucket_of(H, [Leaf.of(k, H.zero) for k in sorted(key_hashes)], 0)
 
 
 def test_page_inner_hashes_match_hashing_from_scratch() -> None:
@@ -153,6 +162,7 @@ def test_page_rehash_of_changed_slots_matches_rebuilding_the_page() -> None:
     rng = random.Random(7)
     kh = [H.key(bytes([i])) for i in range(64)]
     choices: list[Slot] = [None, None, Child(9, kh[0])] + [Leaf.of(k, kh[1]) for k in kh[2:8]]
+    choices += [_bucket(kh[8:10]), _bucket(kh[10:14])]
     for _round in range(300):
         slots = [rng.choice(choices) for _ in range(16)]
         page = _page(slots)

@@ -16,7 +16,15 @@ from chaincity.codec import CodecError, decode
 from chaincity.ledger.ledger import Ledger, LedgerCorruption
 from chaincity.state.kv import ReadTxn
 from chaincity.state.store import StateError
-from chaincity.state.tree import Child, Hasher, StateCorruption, page_hash, root_of_leaves
+from chaincity.state.tree import (
+    Bucket,
+    Child,
+    Hasher,
+    StateCorruption,
+    bucket_of,
+    page_hash,
+    root_of_leaves,
+)
 from chaincity.types.block import Block, BlockHeader, block_hash
 from chaincity.types.consensus import QuorumCert, verify_commit_certificate
 from chaincity.types.validators import ValidatorSet
@@ -219,6 +227,13 @@ def _check_tree(ledger: Ledger, txn: ReadTxn, version: int) -> int:
         for index, slot in enumerate(page.slots):
             if type(slot) is Child:
                 todo.append((slot.version, path + bytes((index,)), slot.hash))
+            elif (
+                type(slot) is Bucket and bucket_of(hasher, slot.leaves, len(path)).hash != slot.hash
+            ):
+                raise StateCorruption(
+                    f"a bucket in page {path.hex() or 'root'} of version {page_version} does "
+                    "not hash to its reference"
+                )
     return count
 
 

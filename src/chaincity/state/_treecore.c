@@ -10,6 +10,12 @@
  * an old version: copy forward the pages of it that the new tree reaches, found
  * by walking the given paths along with the changes (see writer.py).
  *
+ * A slot is empty, a leaf (one key), a child page, or a bucket: 2..BUCKET_MAX keys
+ * kept inline in the parent page with their subtree's hash (no page of their own;
+ * hashes are those of the same binary tree). A slot whose keys would be more makes
+ * a page; a page left with no child and BUCKET_MAX keys or fewer collapses back
+ * into an empty slot, a leaf or a bucket (the root page never collapses).
+ *
  * Hashing goes through the suite: the suite alone decides the hash (SHA-256 or
  * SM3), and no hash is implemented here. Where the caller names the suite's hash
  * as OpenSSL knows it (digest_name, checked against the suite by the caller), and
@@ -23,7 +29,8 @@
  * - every byte that comes from outside (a fetched page, a change, a hash) is
  *   length-checked before it is read; a malformed page raises StateCorruption;
  * - an exception from fetch or hash_fn propagates unchanged;
- * - recursion is bounded by the page depth (64 pages for 256-bit hashes);
+ * - recursion is bounded by the page depth (64 pages for 256-bit hashes), and a
+ *   bucket's hash by its number of keys;
  * - nothing is global but the module definition: a call owns all its memory.
  */
 #define PY_SSIZE_T_CLEAN
@@ -39,7 +46,11 @@
 #define FIRST_SLOT 16
 #define HASH_MAX 64
 #define DEPTH_MAX 64 /* pages: a 256-bit key hash has 64 nibbles */
-#define SMALL_LEAVES 8
+#define BUCKET_MAX 4 /* keys in a bucket: 2..BUCKET_MAX */
+/* A slot's bytes, as encoded: a leaf is key hash || value hash, a child be64(version)
+ * || hash, a bucket u8 n || hash || n x (key hash || value hash). */
+#define SLOT_MAX (1 + HASH_MAX + 2 * BUCKET_MAX * HASH_MAX)
+#define SMALL_LEAVES 16 /* a gather's changes plus a bucket's keys, without the heap */
 #define REFRESH_VERSIONS_MAX 16
 /* apply_page's result: the slots whose hash changed (low 16 bits), and the slots that
  * now name a copy of the same page (high 16 bits: rewritten, nothing to rehash). */
@@ -65,13 +76,16 @@ typedef struct {
     Py_ssize_t length;
 } Refresh;
 
-/* A page being built. A leaf slot holds key hash || value hash, a child slot
- * be64(version) || hash, as in the encoding. */
+/* A page being built; each slot holds its bytes as in the encoding (SLOT_MAX). The
+ * masks: `occupied` has every slot not empty (buckets too), `leaves` the leaves only,
+ * `buckets` the buckets (so a bucket counts as a child for is_many: two keys or more).
+ * The encoding marks a bucket occupied=0, leaf=1. */
 typedef struct {
     unsigned occupied;
     unsigned leaves;
+    unsigned buckets;
     unsigned has_inner; /* bit p: inner[p] is position p's hash */
-    unsigned char slot[SLOTS][2 * HASH_MAX];
+    unsigned char slot[SLOTS][SLOT_MAX];
     unsigned char inner[SLOTS][HASH_MAX];
 } Page;
 
@@ -212,6 +226,7 @@ static const unsigned char *position_hash(Writer *w, const Page *pg, int positio
         int index = position - FIRST_SLOT;
         unsigned bit = 1u << index;
         if (!(pg->occupied & bit)) return w->zero;
+        if (pg->buckets & bit) return pg->slot[index] + 1;
         if (!(pg->leaves & bit)) return pg->slot[index] + 8;
         return leaf_hash(w, pg->slot[index], buf) < 0 ? NULL : buf;
     }
@@ -252,7 +267,18 @@ static int rehash(Writer *w, Page *pg, unsigned dirty) {
     return 0;
 }
 
+/* The bytes of a bucket of n keys. */
+static Py_ssize_t bucket_size(const Writer *w, int n) {
+    return 1 + w->hs + 2 * (Py_ssize_t)n * w->hs;
+}
+
+/* The i-th leaf (key hash || value hash) of the bucket in slot `index`. */
+static const unsigned char *bucket_leaf(const Writer *w, const Page *pg, int index, int i) {
+    return pg->slot[index] + 1 + w->hs + 2 * (Py_ssize_t)i * w->hs;
+}
+
 static Py_ssize_t slot_size(const Writer *w, const Page *pg, int index) {
+    if (pg->buckets & (1u << index)) return bucket_size(w, pg->slot[index][0]);
     return (pg->leaves & (1u << index)) ? 2 * w->hs : 8 + w->hs;
 }
 
@@ -268,29 +294,48 @@ static int decode_page(Writer *w, PyObject *raw, Page *pg) {
         corrupt(w, "state page too short");
         return -1;
     }
-    pg->occupied = ((unsigned)data[0] << 8) | data[1];
-    pg->leaves = ((unsigned)data[2] << 8) | data[3];
+    unsigned occupied = ((unsigned)data[0] << 8) | data[1];
+    unsigned leaves = ((unsigned)data[2] << 8) | data[3];
+    pg->buckets = leaves & ~occupied; /* occupied=0, leaf=1: a bucket */
+    pg->occupied = occupied | pg->buckets;
+    pg->leaves = leaves & occupied;
     pg->has_inner = 0;
-    if (pg->leaves & ~pg->occupied) {
-        corrupt(w, "state page marks an empty slot as a leaf");
-        return -1;
+    /* Every length first, in page.py's order: a bucket is checked where the walk meets
+     * it (its count, that it lies inside the page, its keys' order), the whole length
+     * after the walk; nothing is copied before, so a short or long page is never read
+     * past. */
+    Py_ssize_t lengths[SLOTS];
+    Py_ssize_t offset = 4, leaf_size = 2 * w->hs;
+    for (int index = 0; index < SLOTS; index++) {
+        unsigned bit = 1u << index;
+        if (!(pg->occupied & bit)) continue;
+        Py_ssize_t length;
+        if (pg->buckets & bit) {
+            int n = offset < size ? data[offset] : 0;
+            if (n < 2 || n > BUCKET_MAX) goto malformed_bucket;
+            length = bucket_size(w, n);
+            if (length > size - offset) goto malformed_bucket;
+            const unsigned char *keys = data + offset + 1 + w->hs;
+            for (int i = 1; i < n; i++)
+                if (memcmp(keys + (i - 1) * leaf_size, keys + i * leaf_size, (size_t)w->hs) >= 0)
+                    goto malformed_bucket;
+        } else {
+            length = (pg->leaves & bit) ? leaf_size : 8 + w->hs;
+        }
+        lengths[index] = length;
+        offset += length;
     }
-    Py_ssize_t expected = 4;
-    for (int index = 0; index < SLOTS; index++)
-        if (pg->occupied & (1u << index)) expected += slot_size(w, pg, index);
     for (int position = 1; position < FIRST_SLOT; position++)
-        if (is_many(pg, position)) expected += w->hs;
-    /* Checked before any read below, so a short or long page is never read past. */
-    if (expected != size) {
+        if (is_many(pg, position)) offset += w->hs;
+    if (offset != size) {
         corrupt(w, "state page has the wrong length");
         return -1;
     }
-    Py_ssize_t offset = 4;
+    offset = 4;
     for (int index = 0; index < SLOTS; index++) {
         if (!(pg->occupied & (1u << index))) continue;
-        Py_ssize_t length = slot_size(w, pg, index);
-        memcpy(pg->slot[index], data + offset, (size_t)length);
-        offset += length;
+        memcpy(pg->slot[index], data + offset, (size_t)lengths[index]);
+        offset += lengths[index];
     }
     for (int position = 1; position < FIRST_SLOT; position++) {
         if (!is_many(pg, position)) continue;
@@ -299,6 +344,9 @@ static int decode_page(Writer *w, PyObject *raw, Page *pg) {
         offset += w->hs;
     }
     return 0;
+malformed_bucket:
+    corrupt(w, "state page has a malformed bucket");
+    return -1;
 }
 
 static PyObject *encode_page(Writer *w, const Page *pg) {
@@ -316,10 +364,11 @@ static PyObject *encode_page(Writer *w, const Page *pg) {
     PyObject *raw = PyBytes_FromStringAndSize(NULL, size);
     if (raw == NULL) return NULL;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(raw);
-    out[0] = (unsigned char)(pg->occupied >> 8);
-    out[1] = (unsigned char)pg->occupied;
-    out[2] = (unsigned char)(pg->leaves >> 8);
-    out[3] = (unsigned char)pg->leaves;
+    unsigned occupied = pg->occupied & ~pg->buckets, leaves = pg->leaves | pg->buckets;
+    out[0] = (unsigned char)(occupied >> 8);
+    out[1] = (unsigned char)occupied;
+    out[2] = (unsigned char)(leaves >> 8);
+    out[3] = (unsigned char)leaves;
     Py_ssize_t offset = 4;
     for (int index = 0; index < SLOTS; index++) {
         if (!(pg->occupied & (1u << index))) continue;
@@ -427,6 +476,7 @@ static int refresh_order(const Writer *w, const unsigned char *reference) {
 static void set_empty(Page *pg, int index) {
     pg->occupied &= ~(1u << index);
     pg->leaves &= ~(1u << index);
+    pg->buckets &= ~(1u << index);
 }
 
 static void set_leaf(Writer *w, Page *pg, int index, const unsigned char *key,
@@ -436,6 +486,68 @@ static void set_leaf(Writer *w, Page *pg, int index, const unsigned char *key,
     memmove(pg->slot[index] + w->hs, value, (size_t)w->hs);
     pg->occupied |= 1u << index;
     pg->leaves |= 1u << index;
+    pg->buckets &= ~(1u << index);
+}
+
+/* Slot `index` becomes a bucket of leaves[0..n) (sorted, 2 <= n <= BUCKET_MAX) whose
+ * subtree hash is `hash`; leaves and hash may point into the slot itself. */
+static void set_bucket(Writer *w, Page *pg, int index, const Change *leaves, int n,
+                       const unsigned char *hash) {
+    unsigned char bytes[SLOT_MAX];
+    Py_ssize_t hs = w->hs;
+    bytes[0] = (unsigned char)n;
+    memcpy(bytes + 1, hash, (size_t)hs);
+    for (int i = 0; i < n; i++) {
+        memcpy(bytes + 1 + hs + 2 * i * hs, leaves[i].key, (size_t)hs);
+        memcpy(bytes + 1 + 2 * hs + 2 * i * hs, leaves[i].value, (size_t)hs);
+    }
+    memcpy(pg->slot[index], bytes, (size_t)bucket_size(w, n));
+    pg->occupied |= 1u << index;
+    pg->leaves &= ~(1u << index);
+    pg->buckets |= 1u << index;
+}
+
+static int key_bit(const unsigned char *key, int index) {
+    return (key[index >> 3] >> (7 - (index & 7))) & 1;
+}
+
+/* out = the hash of the subtree at bit depth `depth` (bits counted from the most
+ * significant of the key hash) holding leaves[0..n), sorted and sharing their first
+ * `depth` bits: tree.py's _subtree_root. Each level of recursion splits the leaves
+ * in two nonempty parts, so it goes no deeper than n; the levels above a split that
+ * all the leaves take on the same side are a loop. */
+static int subtree_hash(Writer *w, const Change *leaves, Py_ssize_t n, int depth,
+                        unsigned char *out) {
+    if (n == 0) {
+        memcpy(out, w->zero, (size_t)w->hs);
+        return 0;
+    }
+    if (n == 1)
+        return call_hash(w, w->leaf_prefix, w->leaf_prefix_len, leaves[0].key, leaves[0].value,
+                         out);
+    int bits = (int)(8 * w->hs), split = depth;
+    const unsigned char *first = leaves[0].key, *last = leaves[n - 1].key;
+    while (split < bits && key_bit(first, split) == key_bit(last, split)) split++;
+    if (split >= bits) {
+        corrupt(w, "two keys share a whole key hash");
+        return -1;
+    }
+    Py_ssize_t mid = 1;
+    while (mid < n && !key_bit(leaves[mid].key, split)) mid++;
+    unsigned char left[HASH_MAX], right[HASH_MAX];
+    if (subtree_hash(w, leaves, mid, split + 1, left) < 0 ||
+        subtree_hash(w, leaves + mid, n - mid, split + 1, right) < 0 ||
+        call_hash(w, w->node_prefix, w->node_prefix_len, left, right, out) < 0)
+        return -1;
+    for (int level = split - 1; level >= depth; level--) {
+        unsigned char below[HASH_MAX];
+        memcpy(below, out, (size_t)w->hs);
+        int failed = key_bit(first, level)
+                         ? call_hash(w, w->node_prefix, w->node_prefix_len, w->zero, below, out)
+                         : call_hash(w, w->node_prefix, w->node_prefix_len, below, w->zero, out);
+        if (failed < 0) return -1;
+    }
+    return 0;
 }
 
 static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count,
@@ -480,7 +592,8 @@ static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t c
             int changed = refresh_slot(w, depth, index, refreshes + refresh_start,
                                        refresh_end - refresh_start);
             if (changed < 0) return -1;
-            if (changed) copied |= 1u << index;
+            if (changed == 1) copied |= 1u << index;
+            if (changed == 2) dirty |= 1u << index;
         }
         start = end;
         refresh_start = refresh_end;
@@ -488,60 +601,101 @@ static long apply_page(Writer *w, int depth, const Change *changes, Py_ssize_t c
     return (long)(dirty | (copied << 16));
 }
 
-/* Put the finished page at depth + 1 into slot `index` of the page at `depth`:
- * nothing if it is empty, its leaf if that is all it holds, else a child reference. */
+/* Put the finished page at depth + 1 into slot `index` of the page at `depth`: if it
+ * names no child page and holds BUCKET_MAX keys or fewer, nothing, its leaf or a bucket
+ * of its keys; else a child reference. */
 static int finish(Writer *w, int depth, int index, unsigned dirty) {
     Page *pg = &w->stack[depth];
     Page *sub = &w->stack[depth + 1];
-    if (sub->occupied == 0) {
-        set_empty(pg, index);
-        return 0;
-    }
-    if (bit_count(sub->occupied) == 1 && sub->leaves == sub->occupied) {
-        const unsigned char *leaf = sub->slot[lowest_bit(sub->occupied)];
-        set_leaf(w, pg, index, leaf, leaf + w->hs);
-        return 0;
-    }
     unsigned char top[HASH_MAX];
+    if (!(sub->occupied & ~sub->leaves & ~sub->buckets)) {
+        int keys = bit_count(sub->leaves);
+        for (unsigned mask = sub->buckets; mask && keys <= BUCKET_MAX; mask &= mask - 1)
+            keys += sub->slot[lowest_bit(mask)][0];
+        if (keys == 0) {
+            set_empty(pg, index);
+            return 0;
+        }
+        if (keys == 1) {
+            const unsigned char *leaf = sub->slot[lowest_bit(sub->leaves)];
+            set_leaf(w, pg, index, leaf, leaf + w->hs);
+            return 0;
+        }
+        if (keys <= BUCKET_MAX) { /* the keys in slot order are sorted */
+            Change leaves[BUCKET_MAX];
+            int n = 0;
+            for (int slot = 0; slot < SLOTS; slot++) {
+                unsigned bit = 1u << slot;
+                if (sub->leaves & bit) {
+                    leaves[n].key = sub->slot[slot];
+                    leaves[n++].value = sub->slot[slot] + w->hs;
+                } else if (sub->buckets & bit) {
+                    for (int i = 0; i < sub->slot[slot][0]; i++, n++) {
+                        leaves[n].key = bucket_leaf(w, sub, slot, i);
+                        leaves[n].value = leaves[n].key + w->hs;
+                    }
+                }
+            }
+            /* Hashed from the keys, as writer.py does (the page's top hash is the same). */
+            if (subtree_hash(w, leaves, n, 4 * (depth + 1), top) < 0) return -1;
+            set_bucket(w, pg, index, leaves, n, top);
+            return 0;
+        }
+    }
     if (rehash(w, sub, dirty) < 0 || write_page(w, depth + 1, top) < 0) return -1;
     memcpy(pg->slot[index], w->version, 8);
     memcpy(pg->slot[index] + 8, top, (size_t)w->hs);
     pg->occupied |= 1u << index;
     pg->leaves &= ~(1u << index);
+    pg->buckets &= ~(1u << index);
     return 0;
 }
 
-/* The surviving leaves under a slot: the changes that set a value, plus the slot's
- * own leaf unless a change names its key; sorted by key hash. Returns their count. */
+/* The surviving leaves under a slot (not a child): the changes that set a value, plus
+ * the slot's own leaf or bucket keys that no change names; sorted by key hash. Returns
+ * their count (at most count + BUCKET_MAX). */
 static Py_ssize_t gather_leaves(Writer *w, const Page *pg, int index, const Change *changes,
                                 Py_ssize_t count, Change *leaves) {
-    const unsigned char *kept = (pg->leaves & (1u << index)) ? pg->slot[index] : NULL;
-    Py_ssize_t found = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        int order = kept == NULL ? 1 : memcmp(changes[i].key, kept, (size_t)w->hs);
-        if (order == 0) kept = NULL;
-        if (order > 0 && kept != NULL) {
-            leaves[found].key = kept;
-            leaves[found++].value = kept + w->hs;
-            kept = NULL;
+    Change own[BUCKET_MAX];
+    int own_count = 0;
+    unsigned bit = 1u << index;
+    if (pg->leaves & bit) {
+        own[0].key = pg->slot[index];
+        own[0].value = pg->slot[index] + w->hs;
+        own_count = 1;
+    } else if (pg->buckets & bit) {
+        own_count = pg->slot[index][0];
+        for (int i = 0; i < own_count; i++) {
+            own[i].key = bucket_leaf(w, pg, index, i);
+            own[i].value = own[i].key + w->hs;
         }
-        if (changes[i].value != NULL) leaves[found++] = changes[i];
     }
-    if (kept != NULL) {
-        leaves[found].key = kept;
-        leaves[found++].value = kept + w->hs;
+    Py_ssize_t found = 0, i = 0;
+    int j = 0;
+    while (i < count || j < own_count) {
+        int order = j == own_count ? 1
+                    : i == count   ? -1
+                                   : memcmp(own[j].key, changes[i].key, (size_t)w->hs);
+        if (order < 0) { /* an own key no change names */
+            leaves[found++] = own[j++];
+            continue;
+        }
+        if (order == 0) j++; /* the change replaces or deletes it */
+        if (changes[i].value != NULL) leaves[found++] = changes[i];
+        i++;
     }
     return found;
 }
 
 /* Refresh under slot `index` of the page at `depth` (no changes there): returns 1 if
- * the slot now names a copy (same hash, new version), 0 if it is unchanged, -1 on
- * error. */
+ * the slot now names a copy (same hash, new version), 2 if the copy collapsed into a
+ * bucket or a leaf (the same hash where the page was sound, hashed again all the same,
+ * as writer.py does), 0 if it is unchanged, -1 on error. */
 static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshes,
                         Py_ssize_t refresh_count) {
     Page *pg = &w->stack[depth];
     unsigned bit = 1u << index;
-    if (!(pg->occupied & bit) || (pg->leaves & bit)) return 0;
+    if (!(pg->occupied & ~pg->leaves & ~pg->buckets & bit)) return 0; /* no page below */
     int order = refresh_order(w, pg->slot[index]);
     if (order < 0) return 0; /* a page older than the refreshed version: nothing of it */
     PyObject *key = fetch_page(w, pg->slot[index], depth + 1);
@@ -553,20 +707,21 @@ static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshe
         return dirty < 0 ? -1 : 0;
     }
     if (order > 0 && mark_stale(w, key) < 0) return -1;
-    return finish(w, depth, index, HASHED(dirty)) < 0 ? -1 : 1;
+    if (finish(w, depth, index, HASHED(dirty)) < 0) return -1;
+    return (pg->occupied & ~pg->leaves & ~pg->buckets & bit) ? 1 : 2;
 }
 
 static int update_slot(Writer *w, int depth, int index, const Change *changes, Py_ssize_t count,
                        const Refresh *refreshes, Py_ssize_t refresh_count) {
     Page *pg = &w->stack[depth];
     unsigned bit = 1u << index;
-    if ((pg->occupied & bit) && !(pg->leaves & bit)) {
+    if (pg->occupied & ~pg->leaves & ~pg->buckets & bit) { /* a child page */
         if (refresh_order(w, pg->slot[index]) < 0) refresh_count = 0;
         if (load_page(w, pg->slot[index], depth + 1) < 0) return -1;
         long dirty = apply_page(w, depth + 1, changes, count, refreshes, refresh_count);
         return dirty < 0 ? -1 : finish(w, depth, index, HASHED(dirty));
     }
-    if (count == 1) { /* the common case at the bottom of a batch */
+    if (count == 1 && !(pg->buckets & bit)) { /* the common case at the bottom of a batch */
         const Change *change = &changes[0];
         if (!(pg->occupied & bit) || memcmp(pg->slot[index], change->key, (size_t)w->hs) == 0) {
             if (change->value == NULL)
@@ -579,8 +734,8 @@ static int update_slot(Writer *w, int depth, int index, const Change *changes, P
     }
     Change small[SMALL_LEAVES];
     Change *leaves = small;
-    if (count + 1 > SMALL_LEAVES) {
-        leaves = PyMem_New(Change, (size_t)count + 1);
+    if (count + BUCKET_MAX > SMALL_LEAVES) {
+        leaves = PyMem_New(Change, (size_t)count + BUCKET_MAX);
         if (leaves == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -592,9 +747,13 @@ static int update_slot(Writer *w, int depth, int index, const Change *changes, P
         set_empty(pg, index);
     } else if (found == 1) {
         set_leaf(w, pg, index, leaves[0].key, leaves[0].value);
+    } else if (found <= BUCKET_MAX) { /* hashed again even if they are the bucket's own */
+        unsigned char hash[HASH_MAX];
+        result = subtree_hash(w, leaves, found, 4 * (depth + 1), hash);
+        if (result == 0) set_bucket(w, pg, index, leaves, (int)found, hash);
     } else {
         Page *sub = &w->stack[depth + 1];
-        sub->occupied = sub->leaves = sub->has_inner = 0;
+        sub->occupied = sub->leaves = sub->buckets = sub->has_inner = 0;
         long dirty = apply_page(w, depth + 1, leaves, found, NULL, 0);
         result = dirty < 0 ? -1 : finish(w, depth, index, HASHED(dirty));
     }
@@ -706,7 +865,7 @@ static int update_root(Writer *w, PyObject *root_version, const Change *changes,
                        Py_ssize_t count, const Refresh *refreshes, Py_ssize_t refresh_count,
                        unsigned char *root) {
     Page *pg = &w->stack[0];
-    pg->occupied = pg->leaves = pg->has_inner = 0;
+    pg->occupied = pg->leaves = pg->buckets = pg->has_inner = 0;
     PyObject *key = NULL;
     int order = -1;
     if (root_version != Py_None) {

@@ -7,19 +7,24 @@ leaf's hash) or MANY (its hash is the node hash of its two children). Only
 MANY hashes are stored; the kinds follow from the slot masks. Keeping them
 means an update rehashes only the paths above the slots it changed.
 
-Encoding: be16 occupied mask, be16 leaf mask, then per occupied slot in order
-a leaf's key hash and value hash or a child's be64 version and hash, then the
-hash of every MANY position in order 1..15.
+Encoding: be16 occupied mask, be16 leaf mask, then per slot in order a leaf's
+key hash and value hash, a child's be64 version and hash, or a bucket's count
+(one byte), hash and leaves; then the hash of every MANY position in order
+1..15. A slot's two mask bits say what it holds: occupied and leaf, a leaf;
+occupied alone, a child; leaf alone, a bucket (earlier builds wrote no buckets
+and refused that pair). In memory ``occupied`` counts a bucket and ``leaves``
+does not: under an inner position, a bucket is two keys or more, as a child is.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from itertools import pairwise
 
 import msgspec
 
-from chaincity.state.tree import Child, Hasher, Leaf, Slot, StateCorruption
+from chaincity.state.tree import BUCKET_MAX, Bucket, Child, Hasher, Leaf, Slot, StateCorruption
 
 PAGE_SLOTS = 16
 _FIRST_SLOT = 16
@@ -77,6 +82,7 @@ class Page(msgspec.Struct, gc=False):
     inner: Sequence[bytes | None]
     occupied: int
     leaves: int
+    buckets: int = 0
 
     @classmethod
     def empty(cls) -> Page:
@@ -84,7 +90,7 @@ class Page(msgspec.Struct, gc=False):
 
     def copy(self) -> Page:
         """A page to change (committed pages never change)."""
-        return Page(list(self.slots), list(self.inner), self.occupied, self.leaves)
+        return Page(list(self.slots), list(self.inner), self.occupied, self.leaves, self.buckets)
 
     def freeze(self) -> None:
         self.slots = tuple(self.slots)
@@ -97,19 +103,24 @@ class Page(msgspec.Struct, gc=False):
         bit = 1 << index
         self.occupied = self.occupied | bit if slot is not None else self.occupied & ~bit
         self.leaves = self.leaves | bit if type(slot) is Leaf else self.leaves & ~bit
+        self.buckets = self.buckets | bit if type(slot) is Bucket else self.buckets & ~bit
 
     def is_many(self, position: int) -> bool:
         mask = self.occupied & _RANGE[position]
         return mask & (mask - 1) != 0 or (mask != 0 and not self.leaves & mask)
 
-    def lone_leaf(self) -> Leaf | None:
-        """The page's only content if that is one leaf (the page then collapses into it)."""
-        occupied = self.occupied
-        if occupied and occupied & (occupied - 1) == 0 and self.leaves == occupied:
-            leaf = self.slots[occupied.bit_length() - 1]
-            assert type(leaf) is Leaf
-            return leaf
-        return None
+    def few_leaves(self) -> list[Leaf] | None:
+        """Every key of the page, sorted, if it holds no child page and BUCKET_MAX keys or
+        fewer (it then collapses into its parent's slot); else None."""
+        if self.occupied & ~(self.leaves | self.buckets) or self.leaves.bit_count() > BUCKET_MAX:
+            return None
+        found: list[Leaf] = []
+        for slot in self.slots:
+            if type(slot) is Leaf:
+                found.append(slot)
+            elif type(slot) is Bucket:
+                found += slot.leaves
+        return found if len(found) <= BUCKET_MAX else None
 
     def hash_at(self, hasher: Hasher, position: int) -> bytes:
         if position >= _FIRST_SLOT:
@@ -197,7 +208,7 @@ class Page(msgspec.Struct, gc=False):
         return self.slots[index]
 
     def encode(self) -> bytes:
-        parts = [_MASKS.pack(self.occupied, self.leaves)]
+        parts = [_MASKS.pack(self.occupied & ~self.buckets, self.leaves | self.buckets)]
         parts += [slot.raw for slot in self.slots if slot is not None]
         # rehash() leaves a hash exactly at the MANY positions, which decode() expects.
         parts += [h for h in self.inner if h is not None]
@@ -208,8 +219,9 @@ class Page(msgspec.Struct, gc=False):
         if len(data) < _MASKS.size:
             raise StateCorruption("state page too short")
         occupied, leaves = _MASKS.unpack_from(data)
-        if leaves & ~occupied:
-            raise StateCorruption("state page marks an empty slot as a leaf")
+        buckets = leaves & ~occupied
+        occupied |= buckets
+        leaves &= ~buckets
         slots: list[Slot] = [None] * PAGE_SLOTS
         offset = _MASKS.size
         leaf_size, child_size = 2 * hash_size, 8 + hash_size
@@ -220,6 +232,8 @@ class Page(msgspec.Struct, gc=False):
             if leaves & bit:
                 end = offset + leaf_size
                 slots[index] = Leaf(data[offset:end])
+            elif buckets & bit:
+                end, slots[index] = _decode_bucket(data, offset, hash_size)
             else:
                 end = offset + child_size
                 version = int.from_bytes(data[offset : offset + 8], "big")
@@ -234,4 +248,18 @@ class Page(msgspec.Struct, gc=False):
         # Any truncation or excess shows here: every read above advanced by a full size.
         if offset != len(data):
             raise StateCorruption("state page has the wrong length")
-        return cls(tuple(slots), tuple(inner), occupied, leaves)
+        return cls(tuple(slots), tuple(inner), occupied, leaves, buckets)
+
+
+def _decode_bucket(data: bytes, offset: int, hash_size: int) -> tuple[int, Bucket]:
+    """The bucket at ``offset`` and where it ends; its count, size and order are checked."""
+    count = data[offset] if offset < len(data) else 0
+    leaf_size = 2 * hash_size
+    start = offset + 1 + hash_size
+    end = start + count * leaf_size
+    if not 2 <= count <= BUCKET_MAX or end > len(data):
+        raise StateCorruption("state page has a malformed bucket")
+    leaves = tuple(Leaf(data[at : at + leaf_size]) for at in range(start, end, leaf_size))
+    if any(a.key_hash >= b.key_hash for a, b in pairwise(leaves)):
+        raise StateCorruption("state page has a malformed bucket")
+    return end, Bucket(data[offset + 1 : start], leaves, data[offset:end])

@@ -41,10 +41,12 @@ from chaincity.state.kv import KVStore, ReadTxn, StorageError, WriteTxn
 from chaincity.state.page import Page
 from chaincity.state.tree import (
     PAGE_DEPTH_MAX,
+    Bucket,
     Child,
     Hasher,
     StateCorruption,
     StateProof,
+    bucket_step,
     nibble,
 )
 from chaincity.state.values import (
@@ -324,6 +326,8 @@ class AuthenticatedState:
                 path += bytes((index,))
                 page = self._page(txn, end.version, path)
                 continue
+            if type(end) is Bucket:
+                end = bucket_step(self._hasher, end, depth, key_hash, siblings)
             if end is None:
                 return StateProof(tuple(siblings)), False
             if end.key_hash == key_hash:

@@ -13,10 +13,11 @@ key is the length of the shortest prefix no other key shares: about log2(N).
 
 Storage groups four binary levels into a *page* of 16 slots (the nibble of the
 key hash at the page's depth picks the slot), in the manner of Diem's
-Jellyfish Merkle Tree. A slot is empty, a leaf (the only key under it) or a
-child page (two keys or more). Pages are written once and never changed: a
-new version writes new pages along the updated paths, so old versions stay
-readable until pruned.
+Jellyfish Merkle Tree. A slot is empty, a leaf (the only key under it), a
+bucket (two to ``BUCKET_MAX`` keys, kept in the page itself) or a child page
+(more keys). Pages are written once and never changed: a new version writes
+new pages along the updated paths, so old versions stay readable until pruned.
+How keys are stored changes no hash: a bucket hashes as the subtree of its keys.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from chaincity.types.primitives import HashBytes
 
 KEY_BITS_MAX = 256
 PAGE_SLOTS = 16
+# A slot keeps up to this many keys itself: at 10^6 keys nearly every subtree below
+# the fifth page level holds 4 keys or fewer, so it needs no page of its own.
+BUCKET_MAX = 4
 PAGE_DEPTH_MAX = KEY_BITS_MAX // 4
 PROOF_SIZE_MAX = 16 * 1024
 _CTOR_PROBE = b"chaincity state hash probe"
@@ -81,7 +85,22 @@ class Child(msgspec.Struct, gc=False):
             self.raw = self.version.to_bytes(8, "big") + self.hash
 
 
-Slot = Leaf | Child | None
+@final
+class Bucket(msgspec.Struct, gc=False):
+    """Two to BUCKET_MAX keys under a slot, kept in the page: their subtree's hash, their
+    leaves (sorted by key hash) and the bytes in a page (count, hash, leaves)."""
+
+    hash: bytes
+    leaves: tuple[Leaf, ...]
+    raw: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.raw:
+            raws = [leaf.raw for leaf in self.leaves]
+            self.raw = b"".join([bytes((len(raws),)), self.hash, *raws])
+
+
+Slot = Leaf | Child | Bucket | None
 
 
 class Hasher:
@@ -128,6 +147,34 @@ def nibble(key_hash: bytes, depth: int) -> int:
 
 def bit(key_hash: bytes, index: int) -> int:
     return (key_hash[index >> 3] >> (7 - (index & 7))) & 1
+
+
+def bucket_of(hasher: Hasher, leaves: Sequence[Leaf], depth: int) -> Bucket:
+    """The bucket of ``leaves`` (2..BUCKET_MAX, sorted) in a slot of a page at ``depth``."""
+    pairs = [(leaf.key_hash, leaf.value_hash) for leaf in leaves]
+    return Bucket(_subtree_root(hasher, pairs, 0, len(pairs), 4 * (depth + 1)), tuple(leaves))
+
+
+def bucket_step(
+    hasher: Hasher, bucket: Bucket, depth: int, key_hash: bytes, siblings: list[bytes]
+) -> Leaf | None:
+    """Append the siblings on the way to ``key_hash`` inside ``bucket`` (in a slot of a
+    page at ``depth``); return where the path stops: a lone leaf (maybe another key's)
+    or None (an empty subtree)."""
+    pairs = [(leaf.key_hash, leaf.value_hash) for leaf in bucket.leaves]
+    lo, hi, at = 0, len(pairs), 4 * (depth + 1)
+    while hi - lo > 1:
+        if at >= 8 * hasher.size:
+            raise StateCorruption("two keys share a whole key hash")
+        mid = bisect.bisect_left(pairs, (_boundary(pairs[lo][0], at),), lo, hi)
+        if bit(key_hash, at):
+            siblings.append(_subtree_root(hasher, pairs, lo, mid, at + 1))
+            lo = mid
+        else:
+            siblings.append(_subtree_root(hasher, pairs, mid, hi, at + 1))
+            hi = mid
+        at += 1
+    return bucket.leaves[lo] if hi > lo else None
 
 
 # -- hashing a page ----------------------------------------------------------

@@ -25,13 +25,25 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 
 from chaincity.crypto.suite import CryptoSuite, HashState
 from chaincity.state.page import Page
-from chaincity.state.tree import PAGE_DEPTH_MAX, Child, Hasher, Leaf, Slot, StateCorruption
+from chaincity.state.tree import (
+    BUCKET_MAX,
+    PAGE_DEPTH_MAX,
+    Bucket,
+    Child,
+    Hasher,
+    Leaf,
+    Slot,
+    StateCorruption,
+    bucket_of,
+)
 
 _U64 = struct.Struct(">Q")
 _NIBBLES = [bytes((i,)) for i in range(16)]
+_KEY_HASH = attrgetter("key_hash")
 
 TreeChanges = list[tuple[bytes, bytes | None]]
 NativeApply = Callable[
@@ -276,31 +288,34 @@ class TreeWriter:
             if slot.version < self._refresh_min:
                 refreshes = ()
             return self._finish(page, self.apply(page, depth, path, changes, refreshes), path)
-        if len(changes) == 1:  # the common case at the bottom of a batch
+        if len(changes) == 1 and type(slot) is not Bucket:  # the common case at the bottom
             key_hash, value_hash = changes[0]
             if slot is None or slot.key_hash == key_hash:
                 return None if value_hash is None else Leaf(key_hash + value_hash)
             if value_hash is None:
                 return slot
-        leaves = [(k, v) for k, v in changes if v is not None]
-        if type(slot) is Leaf:
-            kept = slot.key_hash
-            if all(k != kept for k, _ in changes):
-                leaves.append((kept, slot.value_hash))
-            leaves.sort()
-        if not leaves:
-            return None
-        if len(leaves) == 1:
-            return Leaf.of(*leaves[0])
+        leaves = [Leaf(k + v) for k, v in changes if v is not None]
+        if slot is not None:
+            changed = {k for k, _ in changes}
+            kept = (slot,) if type(slot) is Leaf else slot.leaves
+            leaves += [leaf for leaf in kept if leaf.key_hash not in changed]
+            leaves.sort(key=_KEY_HASH)
+        if len(leaves) <= 1:
+            return leaves[0] if leaves else None
+        if len(leaves) <= BUCKET_MAX:
+            return bucket_of(self._hasher, leaves, depth - 1)
         page = Page.empty()
-        return self._finish(page, self.apply(page, depth, path, leaves), path)
+        pairs = [(leaf.key_hash, leaf.value_hash) for leaf in leaves]
+        return self._finish(page, self.apply(page, depth, path, pairs), path)
 
     def _finish(self, page: Page, dirty: int, path: bytes) -> Slot:
-        if page.occupied == 0:
-            return None
-        lone = page.lone_leaf()
-        if lone is not None:
-            return lone  # a page under one key collapses into its leaf
+        """The slot of the page at ``path`` after changes: nothing, its one leaf or its
+        bucket when it holds BUCKET_MAX keys or fewer (and no child page), else the page."""
+        few = page.few_leaves()
+        if few is not None:
+            if len(few) <= 1:
+                return few[0] if few else None
+            return bucket_of(self._hasher, few, len(path) - 1)
         page.rehash(self._hasher, dirty)
         top = self.write_page(page, path)
         return Child(self._version, top, self._prefix + top)
