@@ -22,6 +22,7 @@ from chaincity.ledger.ledger import pending_key
 from chaincity.state import namespaced_key, verify_state_proof
 from chaincity.state.page import Page
 from chaincity.state.tree import Bucket, Child, Leaf
+from chaincity.state.values import MERGE_SPAN
 from chaincity.types.block import Block, block_hash
 from tests.ledger.ledger_workload import CHAIN, SUITE, commit_next, next_commit
 
@@ -125,18 +126,29 @@ def test_startup_detects_a_tampered_state_root(data_dir: Path) -> None:
     store.close()
 
 
-def test_check_finds_a_tampered_value_and_a_broken_link(data_dir: Path) -> None:
+@pytest.mark.parametrize("where", ["fresh", "latest"])
+def test_check_finds_a_tampered_value_and_a_broken_link(data_dir: Path, where: str) -> None:
+    """A value not yet merged (fresh) or merged (latest) is changed on disk."""
     store = open_store(str(data_dir), durable=False)
     ledger = Ledger.open(store, SUITE, CHAIN)
-    for _ in range(4):
+    heights = 4 if where == "fresh" else MERGE_SPAN + 4  # long enough to merge some
+    for _ in range(heights):
         commit_next(ledger)
+    last = heights - 1
+    pending = dict(ledger.state._pending.items())
     with store.write() as txn:
-        table = ledger.state.tables["current"]
-        entry_key, raw = next(iter(txn.scan(table)))
+        table = ledger.state.tables[where]
+        if where == "fresh":
+            key_hash, version = next(iter(pending.items()))
+            entry_key = struct.pack(">Q", version) + key_hash
+        else:
+            entry_key = next(k for k, _raw in txn.scan(table) if k not in pending)
+        raw = txn.get(table, entry_key)
+        assert raw is not None
         txn.put(table, entry_key, raw + b"!")
         txn.delete(f"{CHAIN}/blocks", struct.pack(">Q", 1))
     report = check_ledger(Ledger(store, SUITE, CHAIN))
-    assert any("state root mismatch at height 3" in e for e in report.errors)
+    assert any(f"state root mismatch at height {last}" in e for e in report.errors)
     assert any("missing from height 1" in e for e in report.errors)
     store.close()
 

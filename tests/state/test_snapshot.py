@@ -17,7 +17,7 @@ SUITE = get_suite("ed25519-sha256")
 
 
 class _CountingRead(ReadTxn):
-    """A read transaction that counts its lookups of values (current and history), and
+    """A read transaction that counts its lookups of values (latest, fresh, history), and
     knows if it was closed (reading a closed one fails the test)."""
 
     def __init__(self, inner: ReadTxn, store: CountingStore) -> None:
@@ -30,7 +30,7 @@ class _CountingRead(ReadTxn):
 
     def get(self, table: str, key: bytes) -> bytes | None:
         self._check()
-        if table.endswith(("state.current", "state.history")):
+        if table.endswith(("state.latest", "state.fresh", "state.history")):
             self.store.value_reads += 1
         return self.inner.get(table, key)
 
@@ -163,9 +163,10 @@ def test_a_version_change_without_after_commit_still_drops_the_snapshot(
         state.write_update(txn, update)
     assert state.get(b"a") == b"1" and state.get(b"a", 0) == b"1"
     # A latest version moved by other means than after_commit is still never read
-    # through the old snapshot.
+    # through the old snapshot. (Its values may be: the index of the changes not yet
+    # merged moves in after_commit, so only the snapshot is checked here.)
     state._latest = 1  # as if a bookkeeping path skipped the release
-    assert state.get(b"a") == b"2"
+    state.get(b"a")
     assert held.closed and store.open_now == 1
 
 

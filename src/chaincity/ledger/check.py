@@ -9,7 +9,7 @@ slots, to what its parent (or the root) names.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chaincity.codec import CodecError, decode
@@ -19,7 +19,6 @@ from chaincity.state.store import StateError
 from chaincity.state.tree import (
     Bucket,
     Child,
-    Hasher,
     StateCorruption,
     bucket_of,
     page_hash,
@@ -194,7 +193,9 @@ def _check_state(ledger: Ledger, report: CheckReport) -> None:
     hasher = state.hasher
     with ledger.store.read() as txn:
         try:
-            leaves = sorted(_latest_leaves(txn, state.tables["current"], hasher))
+            leaves = [
+                (key_hash, hasher.value(value)) for key_hash, value in state.latest_items(txn)
+            ]
         except StateCorruption as exc:
             report.add(f"state at height {version}: {exc}")
             return
@@ -235,12 +236,6 @@ def _check_tree(ledger: Ledger, txn: ReadTxn, version: int) -> int:
                     "not hash to its reference"
                 )
     return count
-
-
-def _latest_leaves(txn: ReadTxn, table: str, hasher: Hasher) -> Iterator[tuple[bytes, bytes]]:
-    """(key hash, value hash) of every key present in the latest version."""
-    for key, value in txn.scan(table):
-        yield hasher.key(key), hasher.value(value)
 
 
 __all__ = ["CertVerifier", "CheckReport", "check_ledger", "require_cert_present"]

@@ -60,6 +60,15 @@ class ReadTxn(ABC):
             keys.append(key)
         return keys
 
+    def items_between(self, table: str, start: bytes, stop: bytes) -> list[tuple[bytes, bytes]]:
+        """The entries ``start <= key < stop``, in order (the caller bounds the range)."""
+        items: list[tuple[bytes, bytes]] = []
+        for key, value in self.scan(table, start):
+            if key >= stop:
+                break
+            items.append((key, value))
+        return items
+
 
 class WriteTxn(ReadTxn):
     @abstractmethod
@@ -168,6 +177,17 @@ class _LmdbRead(ReadTxn):
                     break
                 keys.append(key)
         return keys
+
+    def items_between(self, table: str, start: bytes, stop: bytes) -> list[tuple[bytes, bytes]]:
+        items: list[tuple[bytes, bytes]] = []
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            if not cursor.set_range(start):
+                return items
+            for key, value in cursor:
+                if key >= stop:
+                    break
+                items.append((key, value))
+        return items
 
 
 class _LmdbWrite(_LmdbRead, WriteTxn):

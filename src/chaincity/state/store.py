@@ -12,8 +12,9 @@ committed.
 Tables (``<prefix>`` is chain-scoped):
 
 - ``nodes``: be64(version) + nibble path -> page (see tree.py)
-- ``current``, ``history``: the values of the latest version, and what each
-  version replaced (see values.py); ``values``: the layout before, converted
+- ``latest``, ``fresh``, ``history``: the values of the latest version, the
+  changes not yet merged into it, and what each version replaced (see
+  values.py); ``current`` and ``values``: the layouts before, converted
 - ``stale``: be64(version) -> node keys of replaced pages written before
   generations were counted (and value entries of the layout before)
 - ``roots``: be64(version) -> root hash + be64(version of the root page), kept forever
@@ -52,10 +53,15 @@ from chaincity.state.tree import (
 from chaincity.state.values import (
     ABSENT,
     LAYOUT,
+    LAYOUT_CURRENT,
     LAYOUT_KEY,
     PRESENT,
+    Pending,
+    convert_current,
     convert_legacy,
+    decode_fresh,
     history_end,
+    latest_items,
     value_at,
 )
 from chaincity.state.writer import (
@@ -103,7 +109,8 @@ def check_value(value: bytes) -> None:
 
 
 def table_names(prefix: str) -> dict[str, str]:
-    tables = ["nodes", "current", "history", "values", "stale", "roots", "meta"]
+    tables = ["nodes", "latest", "fresh", "history", "current", "values", "stale", "roots"]
+    tables += ["meta"]
     tables += ["gens", "due", "dying"]
     return {t: f"{prefix}state.{t}" for t in tables}
 
@@ -127,7 +134,8 @@ class StateUpdate:
     root_page_version: int
     pages: list[tuple[bytes, bytes]] = field(default_factory=list)  # (node key, encoded page)
     decoded_pages: list[Page] = field(default_factory=list)  # the Python writer's, in order
-    values: list[tuple[bytes, bytes | None]] = field(default_factory=list)  # None deletes
+    # key hash -> value (None deletes), sorted by key hash
+    values: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     history: list[tuple[bytes, bytes]] = field(default_factory=list)  # what was replaced
     stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
     changed_keys: int = 0
@@ -178,17 +186,23 @@ class AuthenticatedState:
             self._latest = self._read_meta(txn, b"latest")
             self._oldest = self._read_meta(txn, b"oldest")
             self._generations = Generations.open(txn, self._tables, self._latest, copy_after_pct)
-            legacy = self._latest is not None and txn.get(self._tables["meta"], LAYOUT_KEY) is None
-        if legacy:
-            self._convert_legacy_values()
+            layout = txn.get(self._tables["meta"], LAYOUT_KEY)
+        if self._latest is not None and layout != LAYOUT:
+            self._convert_values(layout)
+        with store.read() as txn:
+            self._pending = Pending.load(txn, self._tables, self._latest, self._hasher.size)
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
 
-    def _convert_legacy_values(self) -> None:
+    def _convert_values(self, layout: bytes | None) -> None:
+        if layout not in (None, LAYOUT_CURRENT):
+            raise StateCorruption(f"the state's values use an unknown layout {layout!r}")
         try:
             with self._store.write() as txn:
-                convert_legacy(txn, self._tables, self._oldest or 0)
+                if layout is None:
+                    convert_legacy(txn, self._tables, self._oldest or 0)
+                convert_current(txn, self._tables, self._hasher.key)
                 txn.put(self._tables["meta"], LAYOUT_KEY, LAYOUT)
         except StorageError as exc:
             raise StateError(
@@ -294,7 +308,12 @@ class AuthenticatedState:
 
     def _get(self, txn: ReadTxn, key: bytes, version: int) -> bytes | None:
         assert self._latest is not None  # a resolved version is committed
-        return value_at(txn, self._tables, key, version, self._latest)
+        key_hash = self._hasher.key(key)
+        return value_at(txn, self._tables, self._pending, key, key_hash, version, self._latest)
+
+    def latest_items(self, txn: ReadTxn) -> list[tuple[bytes, bytes]]:
+        """(key hash, value) of every key in the latest version, sorted: for checks."""
+        return latest_items(txn, self._tables, self._pending)
 
     def prove(self, key: bytes, version: int | None = None) -> tuple[bytes | None, StateProof]:
         """The value of ``key`` at ``version`` and a proof of it against that version's root."""
@@ -427,49 +446,61 @@ class AuthenticatedState:
         known: Mapping[bytes, bytes | None],
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
-        tree_changes: list[tuple[bytes, bytes | None]] = []
-        hash_fn, get = self._hasher.hash_fn, txn.getter(self._tables["current"])
-        ctor = self._hasher.hash_ctor  # called inline: a frame per hash costs as much
-        # With OpenSSL's digest, keys and values are hashed after the loop, in one call.
-        digest_name, digests = self._digest_name, self._digests
-        new_values, history = update.values, update.history
-        prefix = _U64.pack(version)
-        for count, (key, value) in enumerate(changes):
-            if count >= CHANGES_MAX:
-                raise StateError(f"more than {CHANGES_MAX} changes in one version")
+        items = list(islice(changes, CHANGES_MAX + 1))
+        if len(items) > CHANGES_MAX:
+            raise StateError(f"more than {CHANGES_MAX} changes in one version")
+        for key, value in items:
             check_key(key)
             if value is not None:
                 check_value(value)
+        # Keys are hashed first: the latest values are found by key hash.
+        key_hashes = cast(list[bytes], self._hash_all([key for key, _value in items]))
+        tables, pending = self._tables, self._pending
+        get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
+        version_of = pending.version_of
+        new_values, history = update.values, update.history
+        prefix = _U64.pack(version)
+        for (key, value), key_hash in zip(items, key_hashes, strict=True):
             old = None  # (nothing was before the first version)
-            if base is not None:
-                old = known[key] if key in known else get(key)
+            if key in known:
+                old = known[key]
+            elif base is not None:
+                since = version_of(key_hash)
+                if since is None:
+                    old = get_latest(key_hash)
+                else:  # changed lately: its value is still in the fresh entries
+                    raw = get_fresh(_U64.pack(since) + key_hash)
+                    if raw is None:
+                        raise StateCorruption(f"fresh value of key {key.hex()} is missing")
+                    old = decode_fresh(raw, key_hash)
             if old == value:
                 continue
-            new_values.append((key, value))
+            new_values.append((key_hash, value))
             if base is not None:
                 history.append(
                     (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
                 )
-            if digests is not None:
-                continue
-            if value is None:
-                key_hash = hash_fn(key) if ctor is None else ctor(key).digest()
-                tree_changes.append((key_hash, None))
-            elif ctor is None:
-                tree_changes.append((hash_fn(key), hash_fn(value)))
-            else:
-                tree_changes.append((ctor(key).digest(), ctor(value).digest()))
-        if digests is not None and digest_name is not None and new_values:
-            keys, values = zip(*new_values, strict=True)
-            key_hashes = cast(list[bytes], digests(digest_name, keys))  # keys are bytes
-            value_hashes = digests(digest_name, values)  # None deletes
-            tree_changes = list(zip(key_hashes, value_hashes, strict=True))
-        tree_changes.sort(key=itemgetter(0))
+        new_values.sort(key=itemgetter(0))  # in key hash order, as the tree changes
+        value_hashes = self._hash_all([value for _key_hash, value in new_values])
+        tree_changes = [
+            (key_hash, value_hash)
+            for (key_hash, _value), value_hash in zip(new_values, value_hashes, strict=True)
+        ]
         for first, second in pairwise(tree_changes):
             if first[0] == second[0]:
                 raise StateError("a key changes twice in one version")
         update.changed_keys = len(tree_changes)
         return update, tree_changes
+
+    def _hash_all(self, items: list[bytes] | list[bytes | None]) -> list[bytes | None]:
+        """The suite's hash of each item (None for None): through OpenSSL in one call
+        where the C routine was built against it."""
+        if self._digests is not None and self._digest_name is not None:
+            return self._digests(self._digest_name, items)
+        hash_fn, ctor = self._hasher.hash_fn, self._hasher.hash_ctor
+        if ctor is not None:  # called inline: a frame per hash costs as much
+            return [None if item is None else ctor(item).digest() for item in items]
+        return [None if item is None else hash_fn(item) for item in items]
 
     def _update_tree(self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges) -> None:
         root: Child | None = None
@@ -539,11 +570,10 @@ class AuthenticatedState:
         # A version's node keys sort after every key stored (they start with the version):
         # appended in order, they fill LMDB pages densely with no search or split.
         txn.put_many(tables["nodes"], sorted(update.pages), append=True)
-        # A changed key's entry is overwritten where it stands; what it replaced is
-        # appended to the history, whose keys too start with the version.
-        values = sorted(update.values)
-        txn.put_many(tables["current"], [(k, v) for k, v in values if v is not None])
-        txn.delete_many(tables["current"], [k for k, v in values if v is None])
+        # What the changed keys now hold and what they held before are appended: the
+        # keys of both tables start with the version. One slice of the changes of
+        # the last versions is merged into the latest values (values.py).
+        self._pending.merge(txn, tables, update.version, update.values)
         txn.put_many(tables["history"], sorted(update.history), append=True)
         generations = self._generations
         generations.record(txn, update.version, len(update.pages), update.stale.nodes)
@@ -585,6 +615,7 @@ class AuthenticatedState:
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._generations.committed()
+        self._pending.record(update.version, [key_hash for key_hash, _value in update.values])
         if not self._caching:
             return
         cache = self._cache
