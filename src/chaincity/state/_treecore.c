@@ -698,6 +698,9 @@ static int refresh_slot(Writer *w, int depth, int index, const Refresh *refreshe
     if (!(pg->occupied & ~pg->leaves & ~pg->buckets & bit)) return 0; /* no page below */
     int order = refresh_order(w, pg->slot[index]);
     if (order < 0) return 0; /* a page older than the refreshed version: nothing of it */
+    /* A page newer than the refreshed versions, on whose path only a refreshed page
+     * that it replaced was written: nothing below it to copy, so it is not read. */
+    if (order > 0 && refresh_count == 1 && refreshes[0].length == depth + 1) return 0;
     PyObject *key = fetch_page(w, pg->slot[index], depth + 1);
     if (key == NULL) return -1;
     if (order == 0 && mark_stale(w, key) < 0) return -1; /* reached: copied in any case */

@@ -262,6 +262,10 @@ class TreeWriter:
         """The slot after refreshing under it (the same object if nothing is copied)."""
         if type(slot) is not Child or slot.version < self._refresh_min:
             return slot  # a leaf, or a page older than the refreshed versions: none below
+        if slot.version not in self._refresh and len(refreshes) == 1 and len(refreshes[0]) == depth:
+            # A newer page, on whose path only a refreshed page it replaced was written:
+            # nothing below it to copy, so it is not read.
+            return slot
         node_key = slot.raw[:8] + path
         page = self._page_at(node_key).copy()
         if slot.version in self._refresh:  # reached: copied whatever is below
