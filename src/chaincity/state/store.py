@@ -62,6 +62,7 @@ from chaincity.state.values import (
     decode_fresh,
     history_end,
     latest_items,
+    merge,
     value_at,
 )
 from chaincity.state.writer import (
@@ -573,7 +574,7 @@ class AuthenticatedState:
         # What the changed keys now hold and what they held before are appended: the
         # keys of both tables start with the version. One slice of the changes of
         # the last versions is merged into the latest values (values.py).
-        self._pending.merge(txn, tables, update.version, update.values)
+        merge(txn, tables, update.version, update.values)
         txn.put_many(tables["history"], sorted(update.history), append=True)
         generations = self._generations
         generations.record(txn, update.version, len(update.pages), update.stale.nodes)

@@ -129,50 +129,6 @@ class Pending:
     def version_of(self, key_hash: bytes) -> int | None:
         return self._slices[key_hash[0] >> _SLICE_SHIFT].get(key_hash)
 
-    def merge(
-        self,
-        txn: WriteTxn,
-        tables: dict[str, str],
-        version: int,
-        changes: list[tuple[bytes, bytes | None]],
-    ) -> None:
-        """Write ``version``'s fresh entries (``changes``: key hash -> value, sorted), merge
-        its slice into ``latest`` and drop the fresh entries all merged by now (inside
-        its transaction; the index itself moves in :meth:`record`, once it committed)."""
-        prefix = _U64.pack(version)
-        fresh = tables["fresh"]
-        txn.put_many(
-            fresh,
-            [(prefix + key_hash, _encode(value)) for key_hash, value in changes],
-            append=True,  # above every fresh key: they start with the version
-        )
-        part = version % MERGE_SPAN
-        own = dict(changes[_slice_bounds(changes, part)])
-        older = self._slices[part]
-        get_fresh = txn.getter(fresh)
-        puts: list[tuple[bytes, bytes]] = []
-        deletes: list[bytes] = []
-        for key_hash in sorted(older.keys() | own.keys()):
-            if key_hash in own:
-                value = own[key_hash]
-            else:
-                since = older[key_hash]
-                raw = get_fresh(_U64.pack(since) + key_hash)
-                if raw is None:
-                    raise StateCorruption(
-                        f"fresh value of key hash {key_hash.hex()} at version {since} is missing"
-                    )
-                value = decode_fresh(raw, key_hash)
-            if value is None:
-                deletes.append(key_hash)
-            else:
-                puts.append((key_hash, value))
-        txn.put_many(tables["latest"], puts)
-        txn.delete_many(tables["latest"], deletes)
-        first_kept = version - MERGE_SPAN + 2
-        if first_kept > 0:
-            txn.delete_between(fresh, _U64.pack(0), _U64.pack(first_kept))
-
     def record(self, version: int, key_hashes: list[bytes]) -> None:
         """``version`` committed: it changed ``key_hashes`` (sorted) and merged its slice."""
         slices = self._slices
@@ -200,14 +156,48 @@ _SLICE_ENDS.append(b"\xff" * 65)
 _SLICE_STARTS = [bytes((part << _SLICE_SHIFT,)) for part in range(MERGE_SPAN)]
 
 
-def _slice_bounds(changes: list[tuple[bytes, bytes | None]], part: int) -> slice:
-    """The changes (sorted by key hash) in slice ``part``."""
-    start = bisect_left(changes, (_SLICE_STARTS[part],))
-    return slice(start, bisect_left(changes, (_SLICE_ENDS[part],), start))
-
-
-def _encode(value: bytes | None) -> bytes:
-    return ABSENT if value is None else PRESENT + value
+def merge(
+    txn: WriteTxn,
+    tables: dict[str, str],
+    version: int,
+    changes: list[tuple[bytes, bytes | None]],
+) -> None:
+    """Write ``version``'s fresh entries (``changes``: key hash -> value, sorted), merge
+    its slice into ``latest`` and drop the fresh entries all merged by now (inside
+    its transaction; the index moves in :meth:`Pending.record`, once it committed)."""
+    prefix = _U64.pack(version)
+    fresh = tables["fresh"]
+    txn.put_many(
+        fresh,
+        [
+            (prefix + key_hash, ABSENT if value is None else PRESENT + value)
+            for key_hash, value in changes
+        ],
+        append=True,  # above every fresh key: they start with the version
+    )
+    # The newest fresh entry of each key of the slice, over the last MERGE_SPAN
+    # versions (this one's included): one range of each version's entries, read
+    # in order, costs less than a lookup per key.
+    part = version % MERGE_SPAN
+    low = _SLICE_STARTS[part]
+    newest: dict[bytes, bytes] = {}
+    for older in range(max(0, version - MERGE_SPAN + 1), version + 1):
+        start = _U64.pack(older)
+        stop = start + _SLICE_ENDS[part] if part + 1 < MERGE_SPAN else _U64.pack(older + 1)
+        newest.update(
+            (key[_U64.size :], raw) for key, raw in txn.items_between(fresh, start + low, stop)
+        )
+    items = sorted(newest.items())
+    puts = [(key_hash, raw[1:]) for key_hash, raw in items if raw[:1] == PRESENT]
+    deletes = [key_hash for key_hash, raw in items if raw == ABSENT]
+    if len(puts) + len(deletes) != len(items):
+        bad = next(key_hash for key_hash, raw in items if raw[:1] != PRESENT and raw != ABSENT)
+        raise StateCorruption(f"malformed fresh value of key hash {bad.hex()}")
+    txn.put_many(tables["latest"], puts)
+    txn.delete_many(tables["latest"], deletes)
+    first_kept = version - MERGE_SPAN + 2
+    if first_kept > 0:
+        txn.delete_between(fresh, _U64.pack(0), _U64.pack(first_kept))
 
 
 def latest_value(
