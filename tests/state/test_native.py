@@ -6,6 +6,7 @@ forward) the pages of an older version and commits delete whole versions.
 
 from __future__ import annotations
 
+import random
 import shutil
 import struct
 import sys
@@ -32,6 +33,7 @@ from chaincity.state.page import Page
 from chaincity.state.store import StateUpdate
 from chaincity.state.tree import Child, Hasher, Leaf, StateCorruption
 from chaincity.state.writer import NATIVE_APPLY
+from tests.state.generation_checks import tree_pages
 
 if NATIVE_APPLY is None:  # pragma: no cover - a build without the routine
     if any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
@@ -483,5 +485,30 @@ def test_only_the_python_writer_keeps_pages_on_the_heap(tmp_path: Path, native: 
         # The C routine reads pages from the store's snapshot; the writer caches them.
         assert (len(state._cache) == 0) is native
         state.close()
+    finally:
+        store.close()
+
+
+def test_the_c_routine_keeps_the_top_pages_of_the_latest_tree_and_no_other(
+    tmp_path: Path,
+) -> None:
+    store = LmdbStore(LmdbConfig(str(tmp_path), durable=False, map_size_bytes=2**28))
+    rng = random.Random(3)
+    try:
+        state = AuthenticatedState(store, SHA, window=3, native=True, copy_after_pct=20)
+        nodes = state.tables["nodes"]
+        for _version in range(40):
+            changes = {bytes([rng.randrange(16), rng.randrange(256)]): b"v" for _ in range(200)}
+            for key in rng.sample(sorted(changes), 20):
+                changes[key] = None
+            state.commit(state.prepare_changes(state.latest_version, changes.items()))
+            with store.read() as txn:
+                latest = state.latest_version
+                assert latest is not None
+                reached = set(tree_pages(state, txn, latest))
+                assert state._top, "the pages just written at the top are kept"
+                for node_key, raw in state._top.items():
+                    assert len(node_key) <= 8 + 3 and node_key in reached
+                    assert txn.get(nodes, node_key) == raw
     finally:
         store.close()

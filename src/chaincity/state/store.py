@@ -85,6 +85,7 @@ PAGE_CACHE_DEFAULT = 1_000_000  # pages (Python writer): the tree of 2.7*10^6 ke
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
+_TOP_KEY_MAX = _U64.size + 3  # node keys of the pages the C routine keeps: depths 0..3
 
 
 class StateError(Exception):
@@ -182,6 +183,10 @@ class AuthenticatedState:
         self._cache: dict[bytes, Page] = {}
         self._cache_max = page_cache_max
         self._caching = self._native is None
+        # For the C routine, the encoded pages of the tree's top levels alone: few
+        # (at most 4,369, about 5 MiB), and read by nearly every version, the copying
+        # forward of old versions included (docs/storage.md).
+        self._top: dict[bytes, bytes] = {}
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
@@ -552,7 +557,7 @@ class AuthenticatedState:
             hasher.hash_ctor,
             refreshed,
             refreshes,
-            None,
+            self._top,
             self._digest_name,
         )
         update.root, update.pages = root_hash, pages
@@ -618,6 +623,10 @@ class AuthenticatedState:
         self._generations.committed()
         self._pending.record(update.version, [key_hash for key_hash, _value in update.values])
         if not self._caching:
+            top = self._top
+            # A C loop for the pops: every replaced page is tried, most are not there.
+            deque(map(top.pop, update.stale.nodes, repeat(None)), maxlen=0)
+            top.update(item for item in update.pages if len(item[0]) <= _TOP_KEY_MAX)
             return
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps
