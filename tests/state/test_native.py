@@ -32,7 +32,7 @@ from chaincity.state import (
 from chaincity.state.page import Page
 from chaincity.state.store import StateUpdate
 from chaincity.state.tree import Child, Hasher, Leaf, StateCorruption
-from chaincity.state.writer import NATIVE_APPLY
+from chaincity.state.writer import NATIVE_APPLY, TOP_PAGES
 from tests.state.generation_checks import tree_pages
 
 if NATIVE_APPLY is None:  # pragma: no cover - a build without the routine
@@ -450,7 +450,7 @@ def test_without_the_routine_the_python_writer_is_used(
         store.close()
 
 
-def test_the_cache_is_read_before_fetch() -> None:
+def test_the_top_cache_is_read_before_fetch() -> None:
     calls: list[bytes] = []
 
     def fetch(key: bytes) -> bytes:
@@ -464,12 +464,36 @@ def test_the_cache_is_read_before_fetch() -> None:
 
     expected = run(None)
     assert calls == [bytes(8)]
-    assert run({bytes(8): _root_page()}) == expected
+    top: list[object] = [None] * TOP_PAGES
+    _treecore.keep_top(top, [(bytes(8), _root_page())])
+    assert top[0] == (bytes(8), _root_page())
+    assert run(top) == expected
     assert calls == [bytes(8)]  # served by the cache
-    assert run({bytes(8): Page.decode(_root_page(), 32)}) == expected  # not bytes: fetched
-    assert calls == [bytes(8)] * 2
-    with pytest.raises(TypeError, match="dict"):
-        run([])
+    for other in ((bytes(7) + b"\x01", _root_page()), (bytes(8), "not bytes"), "junk"):
+        top[0] = other  # another page's node key, or not an entry: fetched
+        assert run(top) == expected
+    assert calls == [bytes(8)] * 4
+    with pytest.raises(TypeError, match="list"):
+        run({})
+    with pytest.raises(TypeError, match="list"):
+        run([None] * 3)
+
+
+def test_keep_top_places_each_page_of_the_top_levels_by_its_path() -> None:
+    top: list[object] = [None] * TOP_PAGES
+    pages = [(bytes(8) + path, b"page %d" % len(path)) for path in (b"", b"\x0c", b"\x01\x02")]
+    pages.append((bytes(8) + b"\x0f\x0f\x0f\x0f", b"too deep: not kept"))
+    pages.append((bytes(8) + b"\x0f\x0f\x0f", b"the last of depth 3"))
+    _treecore.keep_top(top, pages)
+    assert top[0] == pages[0] and top[1 + 12] == pages[1] and top[17 + 16 + 2] == pages[2]
+    assert top[-1] == pages[4]
+    assert sum(entry is not None for entry in top) == 4
+    with pytest.raises(ValueError, match="nibbles"):
+        _treecore.keep_top(top, [(bytes(8) + b"\x10", b"")])
+    with pytest.raises(TypeError, match="tuples"):
+        _treecore.keep_top(top, [(bytes(8), None)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="TOP_PAGES"):
+        _treecore.keep_top([None], pages)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -504,11 +528,12 @@ def test_the_c_routine_keeps_the_top_pages_of_the_latest_tree_and_no_other(
             state.commit(state.prepare_changes(state.latest_version, changes.items()))
             with store.read() as txn:
                 latest = state.latest_version
-                assert latest is not None
-                reached = set(tree_pages(state, txn, latest))
-                assert state._top, "the pages just written at the top are kept"
-                for node_key, raw in state._top.items():
-                    assert len(node_key) <= 8 + 3 and node_key in reached
-                    assert txn.get(nodes, node_key) == raw
+                assert latest is not None and state._top is not None
+                reached = {key for key in tree_pages(state, txn, latest) if len(key) <= 8 + 3}
+                kept = dict(entry for entry in state._top if entry is not None)  # type: ignore[misc]
+                # Every top page of the latest tree (all written since the state opened)
+                # is kept, as stored; entries of paths the tree left are never read.
+                assert reached <= kept.keys()
+                assert all(txn.get(nodes, key) == kept[key] for key in reached)
     finally:
         store.close()

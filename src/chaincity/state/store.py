@@ -68,6 +68,8 @@ from chaincity.state.values import (
 from chaincity.state.writer import (
     NATIVE_APPLY,
     NATIVE_DIGESTS,
+    NATIVE_KEEP_TOP,
+    TOP_PAGES,
     NativeApply,
     TreeChanges,
     TreeWriter,
@@ -85,7 +87,6 @@ PAGE_CACHE_DEFAULT = 1_000_000  # pages (Python writer): the tree of 2.7*10^6 ke
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
-_TOP_KEY_MAX = _U64.size + 3  # node keys of the pages the C routine keeps: depths 0..3
 
 
 class StateError(Exception):
@@ -183,10 +184,13 @@ class AuthenticatedState:
         self._cache: dict[bytes, Page] = {}
         self._cache_max = page_cache_max
         self._caching = self._native is None
-        # For the C routine, the encoded pages of the tree's top levels alone: few
-        # (at most 4,369, about 5 MiB), and read by nearly every version, the copying
-        # forward of old versions included (docs/storage.md).
-        self._top: dict[bytes, bytes] = {}
+        # For the C routine, the encoded pages of the tree's top four levels alone,
+        # a list entry a path: few (at most 4,369, about 5 MiB), and read by nearly every
+        # version, the copying forward of old versions included (docs/storage.md).
+        self._top: list[object] | None = None
+        self._keep_top = NATIVE_KEEP_TOP
+        if self._native is not None and self._keep_top is not None:
+            self._top = [None] * TOP_PAGES
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
@@ -623,10 +627,8 @@ class AuthenticatedState:
         self._generations.committed()
         self._pending.record(update.version, [key_hash for key_hash, _value in update.values])
         if not self._caching:
-            top = self._top
-            # A C loop for the pops: every replaced page is tried, most are not there.
-            deque(map(top.pop, update.stale.nodes, repeat(None)), maxlen=0)
-            top.update(item for item in update.pages if len(item[0]) <= _TOP_KEY_MAX)
+            if self._top is not None and self._keep_top is not None:
+                self._keep_top(self._top, update.pages)  # committed: their node keys hold
             return
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps
