@@ -6,7 +6,6 @@ forward) the pages of an older version and commits delete whole versions.
 
 from __future__ import annotations
 
-import random
 import shutil
 import struct
 import sys
@@ -32,8 +31,7 @@ from chaincity.state import (
 from chaincity.state.page import Page
 from chaincity.state.store import StateUpdate
 from chaincity.state.tree import Child, Hasher, Leaf, StateCorruption
-from chaincity.state.writer import NATIVE_APPLY, TOP_PAGES
-from tests.state.generation_checks import tree_pages
+from chaincity.state.writer import NATIVE_APPLY
 
 if NATIVE_APPLY is None:  # pragma: no cover - a build without the routine
     if any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
@@ -450,7 +448,7 @@ def test_without_the_routine_the_python_writer_is_used(
         store.close()
 
 
-def test_the_top_cache_is_read_before_fetch() -> None:
+def test_the_cache_is_read_before_fetch() -> None:
     calls: list[bytes] = []
 
     def fetch(key: bytes) -> bytes:
@@ -464,36 +462,12 @@ def test_the_top_cache_is_read_before_fetch() -> None:
 
     expected = run(None)
     assert calls == [bytes(8)]
-    top: list[object] = [None] * TOP_PAGES
-    _treecore.keep_top(top, [(bytes(8), _root_page())])
-    assert top[0] == (bytes(8), _root_page())
-    assert run(top) == expected
+    assert run({bytes(8): _root_page()}) == expected
     assert calls == [bytes(8)]  # served by the cache
-    for other in ((bytes(7) + b"\x01", _root_page()), (bytes(8), "not bytes"), "junk"):
-        top[0] = other  # another page's node key, or not an entry: fetched
-        assert run(top) == expected
-    assert calls == [bytes(8)] * 4
-    with pytest.raises(TypeError, match="list"):
-        run({})
-    with pytest.raises(TypeError, match="list"):
-        run([None] * 3)
-
-
-def test_keep_top_places_each_page_of_the_top_levels_by_its_path() -> None:
-    top: list[object] = [None] * TOP_PAGES
-    pages = [(bytes(8) + path, b"page %d" % len(path)) for path in (b"", b"\x0c", b"\x01\x02")]
-    pages.append((bytes(8) + b"\x0f\x0f\x0f\x0f", b"too deep: not kept"))
-    pages.append((bytes(8) + b"\x0f\x0f\x0f", b"the last of depth 3"))
-    _treecore.keep_top(top, pages)
-    assert top[0] == pages[0] and top[1 + 12] == pages[1] and top[17 + 16 + 2] == pages[2]
-    assert top[-1] == pages[4]
-    assert sum(entry is not None for entry in top) == 4
-    with pytest.raises(ValueError, match="nibbles"):
-        _treecore.keep_top(top, [(bytes(8) + b"\x10", b"")])
-    with pytest.raises(TypeError, match="tuples"):
-        _treecore.keep_top(top, [(bytes(8), None)])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="TOP_PAGES"):
-        _treecore.keep_top([None], pages)  # type: ignore[arg-type]
+    assert run({bytes(8): Page.decode(_root_page(), 32)}) == expected  # not bytes: fetched
+    assert calls == [bytes(8)] * 2
+    with pytest.raises(TypeError, match="dict"):
+        run([])
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -509,31 +483,5 @@ def test_only_the_python_writer_keeps_pages_on_the_heap(tmp_path: Path, native: 
         # The C routine reads pages from the store's snapshot; the writer caches them.
         assert (len(state._cache) == 0) is native
         state.close()
-    finally:
-        store.close()
-
-
-def test_the_c_routine_keeps_the_top_pages_of_the_latest_tree_and_no_other(
-    tmp_path: Path,
-) -> None:
-    store = LmdbStore(LmdbConfig(str(tmp_path), durable=False, map_size_bytes=2**28))
-    rng = random.Random(3)
-    try:
-        state = AuthenticatedState(store, SHA, window=3, native=True, copy_after_pct=20)
-        nodes = state.tables["nodes"]
-        for _version in range(40):
-            changes = {bytes([rng.randrange(16), rng.randrange(256)]): b"v" for _ in range(200)}
-            for key in rng.sample(sorted(changes), 20):
-                changes[key] = None
-            state.commit(state.prepare_changes(state.latest_version, changes.items()))
-            with store.read() as txn:
-                latest = state.latest_version
-                assert latest is not None and state._top is not None
-                reached = {key for key in tree_pages(state, txn, latest) if len(key) <= 8 + 3}
-                kept = dict(entry for entry in state._top if entry is not None)  # type: ignore[misc]
-                # Every top page of the latest tree (all written since the state opened)
-                # is kept, as stored; entries of paths the tree left are never read.
-                assert reached <= kept.keys()
-                assert all(txn.get(nodes, key) == kept[key] for key in reached)
     finally:
         store.close()

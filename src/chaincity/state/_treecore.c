@@ -52,18 +52,6 @@
 #define SLOT_MAX (1 + HASH_MAX + 2 * BUCKET_MAX * HASH_MAX)
 #define SMALL_LEAVES 16 /* a gather's changes plus a bucket's keys, without the heap */
 #define REFRESH_VERSIONS_MAX 16
-/* The pages a cache of the top levels holds: every path of depth 0..TOP_DEPTH, by
- * index (top_index): 1 + 16 + 256 + 4096. */
-#define TOP_DEPTH 3
-#define TOP_PAGES 4369
-static const int TOP_OFFSET[TOP_DEPTH + 1] = {0, 1, 17, 273};
-
-/* The index of the page at `path` (depth nibbles, depth <= TOP_DEPTH) in a top cache. */
-static Py_ssize_t top_index(const unsigned char *path, int depth) {
-    Py_ssize_t index = 0;
-    for (int i = 0; i < depth; i++) index = index * 16 + path[i];
-    return TOP_OFFSET[depth] + index;
-}
 /* apply_page's result: the slots whose hash changed (low 16 bits), and the slots that
  * now name a copy of the same page (high 16 bits: rewritten, nothing to rehash). */
 #define HASHED(mask) ((unsigned)(mask)&0xFFFFu)
@@ -103,7 +91,7 @@ typedef struct {
 
 typedef struct {
     PyObject *fetch;
-    PyObject *cache; /* NULL, or a tuple of TOP_PAGES entries (see keep_top) tried first */
+    PyObject *cache; /* NULL, or a dict of node key -> encoded page tried before fetch */
     PyObject *hash_fn;
     PyObject *hash_ctor;   /* NULL: call hash_fn */
     PyObject *digest_name; /* "digest", with hash_ctor */
@@ -432,24 +420,16 @@ static int write_page(Writer *w, int depth, unsigned char *top) {
 static PyObject *fetch_page(Writer *w, const unsigned char *reference, int depth) {
     PyObject *key = node_key(w, reference, depth);
     if (key == NULL) return NULL;
-    /* The top cache first, with no Python frame: an entry is used only if it is the
-     * page of this very node key (a path's entry is the last page written there). */
-    PyObject *raw = NULL;
-    if (w->cache != NULL && depth <= TOP_DEPTH) {
-        PyObject *entry = PyTuple_GET_ITEM(w->cache, top_index(w->path, depth));
-        if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
-            PyObject *cached_key = PyTuple_GET_ITEM(entry, 0);
-            PyObject *cached_raw = PyTuple_GET_ITEM(entry, 1);
-            if (PyBytes_CheckExact(cached_key) && PyBytes_CheckExact(cached_raw) &&
-                PyBytes_GET_SIZE(cached_key) == PyBytes_GET_SIZE(key) &&
-                memcmp(PyBytes_AS_STRING(cached_key), PyBytes_AS_STRING(key),
-                       (size_t)PyBytes_GET_SIZE(key)) == 0) {
-                raw = cached_raw;
-                Py_INCREF(raw);
-            }
-        }
+    /* The cache first, with no Python frame: nearly every page an update reads is there. */
+    PyObject *raw = w->cache == NULL ? NULL : PyDict_GetItemWithError(w->cache, key);
+    if (raw != NULL && PyBytes_CheckExact(raw)) {
+        Py_INCREF(raw);
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return NULL;
+    } else {
+        raw = PyObject_CallOneArg(w->fetch, key);
     }
-    if (raw == NULL) raw = PyObject_CallOneArg(w->fetch, key);
     if (raw == NULL) {
         Py_DECREF(key);
         return NULL;
@@ -1009,7 +989,6 @@ static void clear_writer(Writer *w) {
     Py_XDECREF(w->digest_name);
     Py_XDECREF(w->pages);
     Py_XDECREF(w->stale);
-    Py_XDECREF(w->cache);
 }
 
 PyDoc_STRVAR(apply_doc,
@@ -1025,8 +1004,8 @@ PyDoc_STRVAR(apply_doc,
              "digest_name, if given, names hash_fn's digest in OpenSSL (see digest()), which\n"
              "then computes every hash; ValueError if this build cannot.\n"
              "refreshes: sorted paths of the pages refresh_versions wrote; those the new tree\n"
-             "reaches are copied into `version`. cache, a list kept by keep_top(), is read\n"
-             "before fetch is called for the pages of the top levels.\n"
+             "reaches are copied into `version`. cache, a dict of node key -> encoded page,\n"
+             "is read before fetch is called (a value that is not bytes is passed over).\n"
              "Returns (root hash, [(node key, encoded page)], [replaced node key]); no pages\n"
              "if nothing changed.");
 
@@ -1056,13 +1035,11 @@ static PyObject *apply(PyObject *module, PyObject *args) {
         init_digest(&w, digest) < 0)
         goto done;
     if (cache != Py_None) {
-        if (!PyList_CheckExact(cache) || PyList_GET_SIZE(cache) != TOP_PAGES) {
-            PyErr_SetString(PyExc_TypeError, "cache must be a list of TOP_PAGES entries or None");
+        if (!PyDict_CheckExact(cache)) {
+            PyErr_SetString(PyExc_TypeError, "cache must be a dict or None");
             goto done;
         }
-        /* A private copy: fetch or hash_fn may run any code, even change the list. */
-        w.cache = PyList_AsTuple(cache);
-        if (w.cache == NULL) goto done;
+        w.cache = cache; /* borrowed: the caller's argument outlives the call */
     }
     /* A private tuple: fetch or hash_fn may run any code, even change the caller's list. */
     items = PySequence_Tuple(changes_in);
@@ -1174,51 +1151,8 @@ static PyObject *digests(PyObject *module, PyObject *args) {
 #endif
 }
 
-PyDoc_STRVAR(keep_top_doc,
-             "keep_top(top, pages)\n"
-             "--\n\n"
-             "Record in `top` (a list of TOP_PAGES entries, None at first) the pages of a\n"
-             "committed version (apply()'s [(node key, encoded page)]) at depths up to 3,\n"
-             "each as its (node key, encoded page) tuple at its path's index. Pass `top` to\n"
-             "apply() as its cache. Only committed pages may be kept: a node key names one\n"
-             "page only once its version is committed.");
-
-static PyObject *keep_top(PyObject *module, PyObject *args) {
-    PyObject *top, *pages;
-    (void)module;
-    if (!PyArg_ParseTuple(args, "O!O!:keep_top", &PyList_Type, &top, &PyList_Type, &pages))
-        return NULL;
-    if (PyList_GET_SIZE(top) != TOP_PAGES) {
-        PyErr_SetString(PyExc_ValueError, "top must hold TOP_PAGES entries");
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pages); i++) {
-        PyObject *entry = PyList_GET_ITEM(pages, i);
-        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
-            !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 0)) ||
-            !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
-            PyErr_SetString(PyExc_TypeError, "pages must be (node key, encoded page) tuples");
-            return NULL;
-        }
-        PyObject *key = PyTuple_GET_ITEM(entry, 0);
-        Py_ssize_t depth = PyBytes_GET_SIZE(key) - 8;
-        if (depth < 0 || depth > TOP_DEPTH) continue;
-        const unsigned char *path = (const unsigned char *)PyBytes_AS_STRING(key) + 8;
-        int nibbles = 1;
-        for (Py_ssize_t j = 0; j < depth; j++) nibbles &= path[j] < SLOTS;
-        if (!nibbles) {
-            PyErr_SetString(PyExc_ValueError, "a node key's path must be nibbles");
-            return NULL;
-        }
-        Py_INCREF(entry);
-        PyList_SetItem(top, top_index(path, (int)depth), entry); /* steals; drops the old */
-    }
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS, apply_doc},
-    {"keep_top", keep_top, METH_VARARGS, keep_top_doc},
     {"digest", digest, METH_VARARGS, digest_doc},
     {"digests", digests, METH_VARARGS, digests_doc},
     {NULL, NULL, 0, NULL},

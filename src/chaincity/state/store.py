@@ -68,8 +68,6 @@ from chaincity.state.values import (
 from chaincity.state.writer import (
     NATIVE_APPLY,
     NATIVE_DIGESTS,
-    NATIVE_KEEP_TOP,
-    TOP_PAGES,
     NativeApply,
     TreeChanges,
     TreeWriter,
@@ -184,13 +182,6 @@ class AuthenticatedState:
         self._cache: dict[bytes, Page] = {}
         self._cache_max = page_cache_max
         self._caching = self._native is None
-        # For the C routine, the encoded pages of the tree's top four levels alone,
-        # a list entry a path: few (at most 4,369, about 5 MiB), and read by nearly every
-        # version, the copying forward of old versions included (docs/storage.md).
-        self._top: list[object] | None = None
-        self._keep_top = NATIVE_KEEP_TOP
-        if self._native is not None and self._keep_top is not None:
-            self._top = [None] * TOP_PAGES
         store.open_tables(list(self._tables.values()))
         with store.read() as txn:
             self._latest = self._read_meta(txn, b"latest")
@@ -561,7 +552,7 @@ class AuthenticatedState:
             hasher.hash_ctor,
             refreshed,
             refreshes,
-            self._top,
+            None,
             self._digest_name,
         )
         update.root, update.pages = root_hash, pages
@@ -627,8 +618,6 @@ class AuthenticatedState:
         self._generations.committed()
         self._pending.record(update.version, [key_hash for key_hash, _value in update.values])
         if not self._caching:
-            if self._top is not None and self._keep_top is not None:
-                self._keep_top(self._top, update.pages)  # committed: their node keys hold
             return
         cache = self._cache
         # The replaced pages serve only reads of older versions: dropping them keeps

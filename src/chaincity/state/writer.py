@@ -59,7 +59,7 @@ NativeApply = Callable[
         Callable[[bytes], HashState] | None,
         list[int],
         list[bytes],
-        list[object] | None,
+        dict[bytes, bytes] | None,
         str | None,
     ],
     tuple[bytes, list[tuple[bytes, bytes]], list[bytes]],
@@ -76,22 +76,6 @@ def _find_native() -> NativeApply | None:
 
 
 NATIVE_APPLY = _find_native()
-
-# The pages of the top four levels of a tree: 1 + 16 + 256 + 4096 paths. The C
-# routine reads them from a list of this size that keep_top fills (one entry a path).
-TOP_PAGES = 4369
-KeepTop = Callable[[list[object], list[tuple[bytes, bytes]]], None]
-
-
-def _find_keep_top() -> KeepTop | None:
-    try:
-        from chaincity.state._treecore import keep_top
-    except ImportError:
-        return None
-    return keep_top
-
-
-NATIVE_KEEP_TOP = _find_keep_top()
 
 
 Digests = Callable[[str, Sequence[bytes | None]], list[bytes | None]]
