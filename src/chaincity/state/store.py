@@ -81,7 +81,7 @@ KEY_SIZE_MAX = 256  # namespace included
 VALUE_SIZE_MAX = 64 * 1024
 CHANGES_MAX = 1_000_000  # per version
 WINDOW_DEFAULT = 128
-PAGE_CACHE_DEFAULT = 1_000_000  # pages (Python writer): the tree of 2.7*10^6 keys (0.36 a key)
+PAGE_CACHE_DEFAULT = 1_000_000  # pages (Python writer): the tree of 10^7 keys (0.073 a key)
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
