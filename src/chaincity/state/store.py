@@ -110,9 +110,8 @@ def check_value(value: bytes) -> None:
 
 
 def table_names(prefix: str) -> dict[str, str]:
-    tables = ["nodes", "latest", "fresh", "history", "current", "values", "stale", "roots"]
-    tables += ["meta"]
-    tables += ["gens", "due", "dying"]
+    tables = ["nodes", "latest", "fresh", "history", "current", "values", "stale"]
+    tables += ["roots", "meta", "gens", "due", "dying"]
     return {t: f"{prefix}state.{t}" for t in tables}
 
 
