@@ -4,7 +4,9 @@ proof verifications/s, at 10^5 and 10^6 stored keys.
     .venv/bin/python benchmarks/state.py [--sizes 100000,1000000] [--batches 1000,10000]
         [--no-proofs] [--dir DIR] [--python] [--copy-after-pct N] [--suite sm2-sm3]
 
-Figures, not pass/fail: run it on the machine you care about. Each figure is taken
+Figures, not pass/fail: run it on the machine you care about. Each measured batch
+size is followed by how fast one core hashed around its rounds: on a shared
+machine that can change by half within minutes, so compare runs by it. Each figure is taken
 over 10-40 batches together; the CPU-time rate (wall time minus waiting for the CPU
 and for fsync) shows what the code costs when other processes share the machine. It
 is split into preparing the update (tree, hashes, root) and committing it (the LMDB
@@ -19,6 +21,7 @@ written before them left); the tree pages stored are printed after.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import resource
 import shutil
 import statistics
@@ -55,6 +58,16 @@ def load(state: AuthenticatedState, size: int) -> float:
     return time.perf_counter() - started
 
 
+def yardstick() -> float:
+    """SHA-256 hashes of 64 bytes per second on this core, now: how fast the machine runs
+    at the moment (on a shared machine it can change by half within minutes)."""
+    data, count = bytes(64), 20_000
+    started = time.perf_counter()
+    for _ in range(count):
+        hashlib.sha256(data).digest()
+    return count / (time.perf_counter() - started)
+
+
 class Rates(NamedTuple):
     wall_per_s: float
     cpu_per_s: float
@@ -62,6 +75,7 @@ class Rates(NamedTuple):
     commit_cpu_us: float  # per key: the LMDB transaction (pruning, fsync), then cache upkeep
     pages_per_key: float
     warm_up: int  # rounds before the measured ones
+    yardstick: float  # hashes/s, the mean of before and after the measured rounds
 
 
 def _round(state: AuthenticatedState, size: int, batch: int, round_no: int) -> StateUpdate:
@@ -92,6 +106,7 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
         if warm_up > WINDOW + 8 and (oldest is None or oldest > first + WINDOW):
             break
     rounds = min(40, max(10, 40_000 // batch))
+    before = yardstick()
     wall = cpu = prepare = commit = 0.0
     pages = keys = 0
     for round_no in range(warm_up + 1, warm_up + rounds + 1):
@@ -109,8 +124,15 @@ def updates_per_s(state: AuthenticatedState, size: int, batch: int) -> Rates:
         commit += ended_cpu - prepared_cpu
         pages += len(update.pages)
         keys += len(changes)
+    speed = (before + yardstick()) / 2
     return Rates(
-        keys / wall, keys / cpu, prepare / keys * 1e6, commit / keys * 1e6, pages / keys, warm_up
+        keys / wall,
+        keys / cpu,
+        prepare / keys * 1e6,
+        commit / keys * 1e6,
+        pages / keys,
+        warm_up,
+        speed,
     )
 
 
@@ -167,6 +189,11 @@ def run(
                 f"keys={size:>9,}  batch {batch:>6,}: {pages:,} tree pages stored"
                 f" ({page_bytes / 2**20:,.0f} MiB) after {rates.warm_up} warm-up rounds;"
                 f" window {WINDOW}, copy after {pct} %"
+            )
+            print(
+                f"keys={size:>9,}  batch {batch:>6,}: machine speed around these rounds"
+                f" {rates.yardstick / 1e6:.2f} M SHA-256/s of 64 bytes on one core"
+                " (compare runs by it)"
             )
         if with_proofs:
             mean_b, max_b, verify_rate = proofs(state, size)
