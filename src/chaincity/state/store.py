@@ -59,7 +59,7 @@ from chaincity.state.values import (
     Pending,
     convert_current,
     convert_legacy,
-    decode_fresh,
+    fresh_value,
     history_end,
     latest_items,
     merge,
@@ -306,9 +306,12 @@ class AuthenticatedState:
             self._release_snapshot()
             raise
 
-    def _get(self, txn: ReadTxn, key: bytes, version: int) -> bytes | None:
+    def _get(
+        self, txn: ReadTxn, key: bytes, version: int, key_hash: bytes | None = None
+    ) -> bytes | None:
         assert self._latest is not None  # a resolved version is committed
-        key_hash = self._hasher.key(key)
+        if key_hash is None:
+            key_hash = self._hasher.key(key)
         return value_at(txn, self._tables, self._pending, key, key_hash, version, self._latest)
 
     def latest_items(self, txn: ReadTxn) -> list[tuple[bytes, bytes]]:
@@ -322,7 +325,7 @@ class AuthenticatedState:
         key_hash = self._hasher.key(key)
         try:
             txn = self._reader()
-            value = self._get(txn, key, at)
+            value = self._get(txn, key, at, key_hash)
             page_version = self._root_ref(txn, at)[1]
             proof, found = self._prove(txn, key_hash, page_version)
         except BaseException:
@@ -469,10 +472,7 @@ class AuthenticatedState:
                 if since is None:
                     old = get_latest(key_hash)
                 else:  # changed lately: its value is still in the fresh entries
-                    raw = get_fresh(_U64.pack(since) + key_hash)
-                    if raw is None:
-                        raise StateCorruption(f"fresh value of key {key.hex()} is missing")
-                    old = decode_fresh(raw, key_hash)
+                    old = fresh_value(get_fresh(_U64.pack(since) + key_hash), key_hash, since)
             if old == value:
                 continue
             new_values.append((key_hash, value))

@@ -77,20 +77,28 @@ def history_end(version: int) -> bytes:
     return _U64.pack(version + 1)
 
 
+def decode_entry(raw: bytes, what: str, key: bytes) -> bytes | None:
+    """The value a history or fresh entry holds (None: absent); ``what`` and ``key``
+    name it if it is malformed."""
+    if raw[:1] == PRESENT:
+        return raw[1:]
+    if raw != ABSENT:
+        raise StateCorruption(f"malformed {what} {key.hex()}")
+    return None
+
+
 def decode_history(raw: bytes, key: bytes) -> bytes | None:
-    if raw[:1] == PRESENT:
-        return raw[1:]
-    if raw != ABSENT:
-        raise StateCorruption(f"malformed history entry for key {key.hex()}")
-    return None
+    return decode_entry(raw, "history entry for key", key)
 
 
-def decode_fresh(raw: bytes, key_hash: bytes) -> bytes | None:
-    if raw[:1] == PRESENT:
-        return raw[1:]
-    if raw != ABSENT:
-        raise StateCorruption(f"malformed fresh value of key hash {key_hash.hex()}")
-    return None
+def fresh_value(raw: bytes | None, key_hash: bytes, version: int) -> bytes | None:
+    """The value of the fresh entry of ``key_hash`` at ``version`` that the index names
+    (``raw``, as read: None if it is missing, which is corruption)."""
+    if raw is None:
+        raise StateCorruption(
+            f"fresh value of key hash {key_hash.hex()} at version {version} is missing"
+        )
+    return decode_entry(raw, "fresh value of key hash", key_hash)
 
 
 class Pending:
@@ -191,8 +199,8 @@ def merge(
     puts = [(key_hash, raw[1:]) for key_hash, raw in items if raw[:1] == PRESENT]
     deletes = [key_hash for key_hash, raw in items if raw == ABSENT]
     if len(puts) + len(deletes) != len(items):
-        bad = next(key_hash for key_hash, raw in items if raw[:1] != PRESENT and raw != ABSENT)
-        raise StateCorruption(f"malformed fresh value of key hash {bad.hex()}")
+        for key_hash, raw in items:  # raises at the malformed entry
+            decode_entry(raw, "fresh value of key hash", key_hash)
     txn.put_many(tables["latest"], puts)
     txn.delete_many(tables["latest"], deletes)
     first_kept = version - MERGE_SPAN + 2
@@ -206,12 +214,7 @@ def latest_value(
     version = pending.version_of(key_hash)
     if version is None:
         return txn.get(tables["latest"], key_hash)
-    raw = txn.get(tables["fresh"], _U64.pack(version) + key_hash)
-    if raw is None:
-        raise StateCorruption(
-            f"fresh value of key hash {key_hash.hex()} at version {version} is missing"
-        )
-    return decode_fresh(raw, key_hash)
+    return fresh_value(txn.get(tables["fresh"], _U64.pack(version) + key_hash), key_hash, version)
 
 
 def value_at(
