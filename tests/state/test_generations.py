@@ -89,6 +89,8 @@ def test_a_generation_to_copy_that_lacks_a_page_is_corruption(store: LmdbStore) 
     with store.write() as txn:  # one page of generation 0 goes missing
         first = next(k for k, _v in txn.scan(TABLES["nodes"], struct.pack(">Q", 0)))
         txn.delete(TABLES["nodes"], first)
+    # Opened afresh: a running state chose this refresh in the last commit, before the loss.
+    state = AuthenticatedState(store, SHA, window=WINDOW, copy_after_pct=150)
     latest = state.latest_version
     with pytest.raises(StateCorruption, match="version 0 lacks pages"):
         state.prepare_changes(latest, [(_key(1), b"after")])

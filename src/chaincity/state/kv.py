@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -110,8 +111,35 @@ class KVStore(ABC):
     def write(self) -> AbstractContextManager[WriteTxn]:
         """A context manager giving a WriteTxn; commits on normal exit, aborts on error."""
 
+    def background_writer(self) -> BackgroundWriter:
+        """A writer whose commits finish while the caller goes on (see BackgroundWriter);
+        an engine without one commits before ``transaction`` returns."""
+        return BackgroundWriter(self)
+
     @abstractmethod
     def close(self) -> None: ...
+
+
+class BackgroundWriter:
+    """Write transactions whose commit (and its fsync) runs while the caller goes on.
+
+    ``with writer.transaction() as txn:`` is used as ``store.write()`` is; on a normal
+    exit the commit starts, and :meth:`wait` returns once it is durable, or raises
+    StorageError if it failed. Nothing written is acknowledged before :meth:`wait`
+    returns. The next ``transaction`` waits for the commit before it. This one, for
+    engines with nothing better, commits before ``transaction`` returns."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+
+    def transaction(self) -> AbstractContextManager[WriteTxn]:
+        return self._store.write()
+
+    def wait(self) -> None:
+        """Return once the last transaction's commit is durable (raises if it failed)."""
+
+    def close(self) -> None:
+        """Wait for the last commit (its failure is not raised) and release the writer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,5 +322,56 @@ class LmdbStore(KVStore):
         except lmdb.Error as exc:
             raise StorageError(f"commit failed: {exc}") from None
 
+    def background_writer(self) -> BackgroundWriter:
+        return _LmdbBackgroundWriter(self, self._env, self._dbs)
+
     def close(self) -> None:
         self._env.close()
+
+
+class _LmdbBackgroundWriter(BackgroundWriter):
+    """LMDB ties a write transaction to the thread that began it (its writer lock), so
+    one thread of this writer's own begins and commits every transaction; the caller's
+    thread writes in between. LMDB's commit releases the interpreter lock for its
+    writes and fsync, so the caller's Python runs meanwhile."""
+
+    def __init__(self, store: LmdbStore, env: Any, dbs: dict[str, Any]) -> None:
+        super().__init__(store)
+        self._env = env
+        self._dbs = dbs
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="chaincity-commit")
+        self._committing: Future[None] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTxn]:
+        self.wait()
+        try:
+            txn = self._thread.submit(self._env.begin, write=True, buffers=False).result()
+        except lmdb.Error as exc:
+            raise StorageError(str(exc)) from None
+        try:
+            yield _LmdbWrite(txn, self._dbs)
+        except lmdb.Error as exc:
+            self._thread.submit(txn.abort).result()
+            raise StorageError(f"write failed: {exc}") from None
+        except BaseException:
+            self._thread.submit(txn.abort).result()
+            raise
+        self._committing = self._thread.submit(txn.commit)
+
+    def wait(self) -> None:
+        committing, self._committing = self._committing, None
+        if committing is None:
+            return
+        try:
+            committing.result()
+        except lmdb.Error as exc:
+            raise StorageError(f"commit failed: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        except StorageError:
+            pass  # whoever waits for it is told; closing only releases the thread
+        finally:
+            self._thread.shutdown(wait=True)

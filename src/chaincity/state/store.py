@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice, pairwise, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
@@ -38,7 +39,7 @@ import msgspec
 
 from chaincity.crypto import CryptoSuite
 from chaincity.state.generations import COPY_AFTER_PCT_DEFAULT, Generations
-from chaincity.state.kv import KVStore, ReadTxn, StorageError, WriteTxn
+from chaincity.state.kv import BackgroundWriter, KVStore, ReadTxn, StorageError, WriteTxn
 from chaincity.state.page import Page
 from chaincity.state.tree import (
     PAGE_DEPTH_MAX,
@@ -139,6 +140,9 @@ class StateUpdate:
     history: list[tuple[bytes, bytes]] = field(default_factory=list)  # what was replaced
     stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
     changed_keys: int = 0
+    refreshed: list[int] = field(default_factory=list)  # generations it copies forward
+    # What the next version copies forward, chosen in this one's write transaction.
+    next_refresh: tuple[list[int], list[bytes]] | None = None
 
 
 class AuthenticatedState:
@@ -194,6 +198,14 @@ class AuthenticatedState:
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
+        # A version written and committing behind (commit_behind), not yet durable,
+        # and its changes by key hash and pages by node key, made when first needed.
+        self._writer: BackgroundWriter | None = None
+        self._inflight: StateUpdate | None = None
+        self._inflight_values: dict[bytes, bytes | None] | None = None
+        self._inflight_pages: dict[bytes, bytes] | None = None
+        # (version, what it copies forward) when the version before chose it.
+        self._next_refresh: tuple[int, tuple[list[int], list[bytes]]] | None = None
 
     def _convert_values(self, layout: bytes | None) -> None:
         if layout not in (None, LAYOUT_CURRENT):
@@ -220,6 +232,10 @@ class AuthenticatedState:
         # A snapshot of an earlier version is closed, never read: after_commit
         # closes it first, and this check holds whatever path moved the version.
         self._release_snapshot()
+        # A snapshot opened now could hold the version committing behind, which is
+        # not the latest until settled: settle it first. (commit_behind opens the
+        # snapshot before it starts a commit, so this is only after a failed read.)
+        self.settle()
         stack = ExitStack()
         txn = stack.enter_context(self._store.read())
         self._snapshot = (self._latest, stack, txn)
@@ -236,8 +252,15 @@ class AuthenticatedState:
         return self._snapshot is not None
 
     def close(self) -> None:
-        """Release the read snapshot; call before closing the store (reads reopen one)."""
-        self._release_snapshot()
+        """Wait for a version committing behind, release the read snapshot and the
+        writer's thread; call before closing the store (reads reopen a snapshot)."""
+        try:
+            self.settle()
+        finally:
+            self._release_snapshot()
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()
 
     # -- versions -------------------------------------------------------------
 
@@ -248,6 +271,12 @@ class AuthenticatedState:
     @property
     def latest_version(self) -> int | None:
         return self._latest
+
+    @property
+    def tip_version(self) -> int | None:
+        """The version the next update builds on: the one committing behind, if any,
+        else the latest."""
+        return self._latest if self._inflight is None else self._inflight.version
 
     @property
     def oldest_version(self) -> int | None:
@@ -424,12 +453,13 @@ class AuthenticatedState:
         changes: Iterable[tuple[bytes, bytes | None]],
         known: Mapping[bytes, bytes | None] | None = None,
     ) -> StateUpdate:
-        """The next version from net ``changes`` (key -> value, None deletes) over ``base``.
+        """The next version from net ``changes`` (key -> value, None deletes) over ``base``,
+        the latest version or the one committing behind.
 
         ``known``: the values of some keys at ``base`` (an overlay's reads), so that
         they are not looked up again."""
-        if base != self._latest:
-            raise StateConflict(f"update built on version {base}, latest is {self._latest}")
+        if base != self.tip_version:
+            raise StateConflict(f"update built on version {base}, latest is {self.tip_version}")
         version = 0 if base is None else base + 1
         try:
             txn = self._reader()
@@ -461,12 +491,15 @@ class AuthenticatedState:
         tables, pending = self._tables, self._pending
         get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
         version_of = pending.version_of
+        behind = self._inflight_changes(base)  # what the version committing behind set
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for (key, value), key_hash in zip(items, key_hashes, strict=True):
             old = None  # (nothing was before the first version)
             if key in known:
                 old = known[key]
+            elif key_hash in behind:
+                old = behind[key_hash]
             elif base is not None:
                 since = version_of(key_hash)
                 if since is None:
@@ -502,11 +535,46 @@ class AuthenticatedState:
             return [None if item is None else ctor(item).digest() for item in items]
         return [None if item is None else hash_fn(item) for item in items]
 
+    def _behind(self, base: int | None) -> StateUpdate | None:
+        """The version committing behind, if ``base`` is it."""
+        inflight = self._inflight
+        return inflight if inflight is not None and inflight.version == base else None
+
+    def _inflight_changes(self, base: int | None) -> Mapping[bytes, bytes | None]:
+        """Key hash -> value of what the version committing behind changed, if ``base``
+        is it (its changes are not in the store yet); else nothing."""
+        behind = self._behind(base)
+        if behind is None:
+            return {}
+        if self._inflight_values is None:
+            self._inflight_values = dict(behind.values)
+        return self._inflight_values
+
+    def _to_refresh(self, txn: ReadTxn, update: StateUpdate) -> tuple[list[int], list[bytes]]:
+        """What ``update`` copies forward: chosen in its base's write transaction, where
+        there was one (a version committing behind has not yet committed its counts)."""
+        behind = self._behind(update.base)
+        chosen = None
+        if behind is not None:
+            chosen = behind.next_refresh
+        elif self._next_refresh is not None and self._next_refresh[0] == update.version:
+            chosen = self._next_refresh[1]
+        if chosen is None:
+            return self._generations.to_refresh(txn, update.version)
+        return list(chosen[0]), list(chosen[1])
+
+    def _base_root(self, txn: ReadTxn, base: int) -> tuple[bytes, int]:
+        behind = self._behind(base)
+        if behind is not None:
+            return behind.root, behind.root_page_version
+        return self._root_ref(txn, base)
+
     def _update_tree(self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges) -> None:
         root: Child | None = None
-        refreshed, refreshes = self._generations.to_refresh(txn, update.version)
+        refreshed, refreshes = self._to_refresh(txn, update)
+        update.refreshed = refreshed
         if update.base is not None:
-            root_hash, root_page_version = self._root_ref(txn, update.base)
+            root_hash, root_page_version = self._base_root(txn, update.base)
             update.root, update.root_page_version = root_hash, root_page_version
             root = Child(root_page_version, root_hash)
         if root is not None and not changes and not refreshes:
@@ -514,9 +582,20 @@ class AuthenticatedState:
         if self._native is not None:
             self._update_tree_native(self._native, txn, update, changes, root, refreshed, refreshes)
             return
+        read_page: Callable[[bytes], Page] = partial(self.page_at, txn)
+        behind = self._behind(update.base)
+        if behind is not None:  # its pages are not in the store yet
+            keys = map(itemgetter(0), behind.pages)
+            unstored = dict(zip(keys, behind.decoded_pages, strict=True)).get
+            committed = read_page
+
+            def read_page(node_key: bytes) -> Page:
+                page = unstored(node_key)
+                return committed(node_key) if page is None else page
+
         writer = TreeWriter(
             self._hasher,
-            lambda node_key: self.page_at(txn, node_key),
+            read_page,
             update.version,
             update.pages,
             update.decoded_pages,
@@ -539,11 +618,21 @@ class AuthenticatedState:
         refreshes: list[bytes],
     ) -> None:
         hasher = self._hasher
+        get_page = txn.getter(self._tables["nodes"])  # None for a missing page: corruption
+        behind = self._behind(update.base)
+        if behind is not None:  # its pages are not in the store yet
+            if self._inflight_pages is None:
+                self._inflight_pages = dict(behind.pages)
+            written, committed = self._inflight_pages.get, get_page
+
+            def get_page(node_key: bytes) -> bytes | None:
+                return written(node_key) or committed(node_key)  # (no page is empty)
+
         root_hash, pages, stale = native(
             changes,
             None if root is None else root.version,
             update.version,
-            txn.getter(self._tables["nodes"]),  # None for a missing page: corruption
+            get_page,
             hasher.hash_fn,
             hasher.leaf_prefix,
             hasher.node_prefix,
@@ -561,6 +650,7 @@ class AuthenticatedState:
 
     def write_update(self, txn: WriteTxn, update: StateUpdate) -> None:
         """Put ``update`` (and prune what fell out of the window) inside ``txn``."""
+        self.settle()
         if update.base != self._latest:
             raise StateConflict(f"update built on version {update.base}, latest is {self._latest}")
         self._write(txn, update)
@@ -588,6 +678,8 @@ class AuthenticatedState:
         self._prune(txn, oldest)
         generations.delete_dead(txn, oldest)
         txn.put(tables["meta"], b"oldest", _U64.pack(oldest))
+        # Chosen here, the next version's refresh can be prepared before this commits.
+        update.next_refresh = generations.to_refresh(txn, update.version + 1)
 
     def _prune(self, txn: WriteTxn, oldest: int) -> None:
         """Drop what only versions before ``oldest`` could reach."""
@@ -616,6 +708,8 @@ class AuthenticatedState:
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._generations.committed()
         self._pending.record(update.version, [key_hash for key_hash, _value in update.values])
+        if update.next_refresh is not None:
+            self._next_refresh = (update.version + 1, update.next_refresh)
         if not self._caching:
             return
         cache = self._cache
@@ -632,8 +726,38 @@ class AuthenticatedState:
 
     def commit(self, update: StateUpdate) -> None:
         """Write ``update`` in a transaction of its own (when no ledger is involved)."""
+        self.settle()
         with self._store.write() as txn:
             self.write_update(txn, update)
+        self.after_commit(update)
+
+    def commit_behind(self, update: StateUpdate) -> None:
+        """Write ``update`` and start its commit, which finishes while the caller goes on:
+        the next version can be prepared on it meanwhile (``prepare_changes`` with
+        ``base=tip_version``). It is durable, and becomes the latest version, only once
+        :meth:`settle` returns (the next ``commit_behind`` or ``commit`` settles first).
+        Reads and proofs see the latest version, never one committing behind."""
+        self.settle()
+        if update.base != self._latest:
+            raise StateConflict(f"update built on version {update.base}, latest is {self._latest}")
+        self._reader()  # the snapshot of the latest version, opened before the next commits
+        if self._writer is None:
+            self._writer = self._store.background_writer()
+        with self._writer.transaction() as txn:
+            self._write(txn, update)
+        self._inflight = update
+
+    def settle(self) -> None:
+        """Wait until the version committing behind, if any, is durable: it is then the
+        latest. If its commit failed this raises StorageError; the version is dropped,
+        and what was prepared on it is refused as a conflict."""
+        update = self._inflight
+        if update is None:
+            return
+        self._inflight = None
+        self._inflight_values = self._inflight_pages = None
+        assert self._writer is not None  # commit_behind made it
+        self._writer.wait()
         self.after_commit(update)
 
     def load_page(self, txn: ReadTxn, version: int, path: bytes) -> Page:
