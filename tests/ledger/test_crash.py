@@ -46,10 +46,10 @@ def _read_acks(proc: subprocess.Popen[bytes], wanted: int, deadline: float) -> l
     return acks
 
 
-def _kill_after_random_acks(data_dir: Path, rng: random.Random) -> int:
+def _kill_after_random_acks(data_dir: Path, rng: random.Random, writer: Path = WRITER) -> int:
     """Start the writer, let it acknowledge a few blocks, SIGKILL it; the last ack or -1."""
     proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(data_dir), str(10**9)],
+        [sys.executable, str(writer), str(data_dir), str(10**9)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -7,42 +7,20 @@ behind when the kill lands may be lost, never one before it.
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from chaincity.state import compute_root
-from tests.ledger.test_crash import _read_acks
+from tests.ledger.test_crash import _kill_after_random_acks
 from tests.state.pipeline_workload import SUITE, model, open_state
 
 ITERATIONS = 10
-ACKS_WAIT_S = 30.0
 WRITER = Path(__file__).with_name("pipeline_workload.py")
-
-
-def _kill_after_random_acks(data_dir: Path, rng: random.Random) -> int:
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(data_dir), str(10**9)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        acks = _read_acks(proc, rng.randint(1, 30), time.monotonic() + ACKS_WAIT_S)
-        time.sleep(rng.random() * 0.005)  # land the kill anywhere in the next commit
-        acks += _read_acks(proc, 10**6, time.monotonic())
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, stderr = proc.communicate(timeout=10)
-    assert acks, f"writer acknowledged nothing: {stderr.decode()[-2000:]}"
-    return max(acks)
 
 
 def test_sigkill_loses_no_version_acknowledged_while_committing_behind(tmp_path: Path) -> None:
     rng = random.Random(20261202)
     for iteration in range(ITERATIONS):
-        acked = _kill_after_random_acks(tmp_path, rng)
+        acked = _kill_after_random_acks(tmp_path, rng, WRITER)
         store, state = open_state(str(tmp_path))
         try:
             latest = state.latest_version
