@@ -301,32 +301,48 @@ class LmdbStore(KVStore):
         finally:
             txn.abort()
 
-    @contextmanager
-    def write(self) -> Iterator[WriteTxn]:
+    def write(self) -> AbstractContextManager[WriteTxn]:
         if self._config.readonly:
             raise StorageError("store is open read-only")
-        try:
-            txn = self._env.begin(write=True, buffers=False)
-        except lmdb.Error as exc:
-            raise StorageError(str(exc)) from None
-        try:
-            yield _LmdbWrite(txn, self._dbs)
-        except lmdb.Error as exc:
-            txn.abort()
-            raise StorageError(f"write failed: {exc}") from None
-        except BaseException:
-            txn.abort()
-            raise
-        try:
-            txn.commit()
-        except lmdb.Error as exc:
-            raise StorageError(f"commit failed: {exc}") from None
+        return _write_transaction(self._env, self._dbs, _call, _commit)
 
     def background_writer(self) -> BackgroundWriter:
         return _LmdbBackgroundWriter(self, self._env, self._dbs)
 
     def close(self) -> None:
         self._env.close()
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _commit(txn: Any) -> None:
+    try:
+        txn.commit()
+    except lmdb.Error as exc:
+        raise StorageError(f"commit failed: {exc}") from None
+
+
+@contextmanager
+def _write_transaction(
+    env: Any, dbs: dict[str, Any], run: Callable[..., Any], commit: Callable[[Any], None]
+) -> Iterator[WriteTxn]:
+    """A write transaction, begun and aborted through ``run`` (on the caller's thread, or
+    on the thread that must own it); on a normal exit ``commit`` takes it."""
+    try:
+        txn = run(env.begin, write=True, buffers=False)
+    except lmdb.Error as exc:
+        raise StorageError(str(exc)) from None
+    try:
+        yield _LmdbWrite(txn, dbs)
+    except lmdb.Error as exc:
+        run(txn.abort)
+        raise StorageError(f"write failed: {exc}") from None
+    except BaseException:
+        run(txn.abort)
+        raise
+    commit(txn)
 
 
 class _LmdbBackgroundWriter(BackgroundWriter):
@@ -342,21 +358,14 @@ class _LmdbBackgroundWriter(BackgroundWriter):
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="chaincity-commit")
         self._committing: Future[None] | None = None
 
-    @contextmanager
-    def transaction(self) -> Iterator[WriteTxn]:
+    def transaction(self) -> AbstractContextManager[WriteTxn]:
         self.wait()
-        try:
-            txn = self._thread.submit(self._env.begin, write=True, buffers=False).result()
-        except lmdb.Error as exc:
-            raise StorageError(str(exc)) from None
-        try:
-            yield _LmdbWrite(txn, self._dbs)
-        except lmdb.Error as exc:
-            self._thread.submit(txn.abort).result()
-            raise StorageError(f"write failed: {exc}") from None
-        except BaseException:
-            self._thread.submit(txn.abort).result()
-            raise
+        return _write_transaction(self._env, self._dbs, self._on_thread, self._start_commit)
+
+    def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._thread.submit(fn, *args, **kwargs).result()
+
+    def _start_commit(self, txn: Any) -> None:
         self._committing = self._thread.submit(txn.commit)
 
     def wait(self) -> None:

@@ -198,12 +198,9 @@ class AuthenticatedState:
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
-        # A version written and committing behind (commit_behind), not yet durable,
-        # and its changes by key hash and pages by node key, made when first needed.
+        # A version written and committing behind (commit_behind), not yet durable.
         self._writer: BackgroundWriter | None = None
         self._inflight: StateUpdate | None = None
-        self._inflight_values: dict[bytes, bytes | None] | None = None
-        self._inflight_pages: dict[bytes, bytes] | None = None
         # (version, what it copies forward) when the version before chose it.
         self._next_refresh: tuple[int, tuple[list[int], list[bytes]]] | None = None
 
@@ -461,10 +458,14 @@ class AuthenticatedState:
         if base != self.tip_version:
             raise StateConflict(f"update built on version {base}, latest is {self.tip_version}")
         version = 0 if base is None else base + 1
+        # Built on the version committing behind, this reads what that version wrote
+        # from it (none of it is in the store yet), and the rest from the store.
+        inflight = self._inflight
+        behind = inflight if inflight is not None and inflight.version == base else None
         try:
             txn = self._reader()
-            update, tree_changes = self._collect(txn, base, version, changes, known or {})
-            self._update_tree(txn, update, tree_changes)
+            update, tree_changes = self._collect(txn, base, version, changes, known or {}, behind)
+            self._update_tree(txn, update, tree_changes, behind)
         except BaseException:
             self._release_snapshot()
             raise
@@ -477,6 +478,7 @@ class AuthenticatedState:
         version: int,
         changes: Iterable[tuple[bytes, bytes | None]],
         known: Mapping[bytes, bytes | None],
+        behind: StateUpdate | None,
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         items = list(islice(changes, CHANGES_MAX + 1))
@@ -491,15 +493,15 @@ class AuthenticatedState:
         tables, pending = self._tables, self._pending
         get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
         version_of = pending.version_of
-        behind = self._inflight_changes(base)  # what the version committing behind set
+        unstored = {} if behind is None else dict(behind.values)  # by key hash
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for (key, value), key_hash in zip(items, key_hashes, strict=True):
             old = None  # (nothing was before the first version)
             if key in known:
                 old = known[key]
-            elif key_hash in behind:
-                old = behind[key_hash]
+            elif key_hash in unstored:
+                old = unstored[key_hash]
             elif base is not None:
                 since = version_of(key_hash)
                 if since is None:
@@ -535,55 +537,39 @@ class AuthenticatedState:
             return [None if item is None else ctor(item).digest() for item in items]
         return [None if item is None else hash_fn(item) for item in items]
 
-    def _behind(self, base: int | None) -> StateUpdate | None:
-        """The version committing behind, if ``base`` is it."""
-        inflight = self._inflight
-        return inflight if inflight is not None and inflight.version == base else None
-
-    def _inflight_changes(self, base: int | None) -> Mapping[bytes, bytes | None]:
-        """Key hash -> value of what the version committing behind changed, if ``base``
-        is it (its changes are not in the store yet); else nothing."""
-        behind = self._behind(base)
-        if behind is None:
-            return {}
-        if self._inflight_values is None:
-            self._inflight_values = dict(behind.values)
-        return self._inflight_values
-
-    def _to_refresh(self, txn: ReadTxn, update: StateUpdate) -> tuple[list[int], list[bytes]]:
+    def _to_refresh(
+        self, txn: ReadTxn, update: StateUpdate, behind: StateUpdate | None
+    ) -> tuple[list[int], list[bytes]]:
         """What ``update`` copies forward: chosen in its base's write transaction, where
         there was one (a version committing behind has not yet committed its counts)."""
-        behind = self._behind(update.base)
         chosen = None
         if behind is not None:
             chosen = behind.next_refresh
         elif self._next_refresh is not None and self._next_refresh[0] == update.version:
             chosen = self._next_refresh[1]
-        if chosen is None:
-            return self._generations.to_refresh(txn, update.version)
-        return list(chosen[0]), list(chosen[1])
+        return self._generations.to_refresh(txn, update.version) if chosen is None else chosen
 
-    def _base_root(self, txn: ReadTxn, base: int) -> tuple[bytes, int]:
-        behind = self._behind(base)
-        if behind is not None:
-            return behind.root, behind.root_page_version
-        return self._root_ref(txn, base)
-
-    def _update_tree(self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges) -> None:
+    def _update_tree(
+        self, txn: ReadTxn, update: StateUpdate, changes: TreeChanges, behind: StateUpdate | None
+    ) -> None:
         root: Child | None = None
-        refreshed, refreshes = self._to_refresh(txn, update)
+        refreshed, refreshes = self._to_refresh(txn, update, behind)
         update.refreshed = refreshed
         if update.base is not None:
-            root_hash, root_page_version = self._base_root(txn, update.base)
+            if behind is not None:
+                root_hash, root_page_version = behind.root, behind.root_page_version
+            else:
+                root_hash, root_page_version = self._root_ref(txn, update.base)
             update.root, update.root_page_version = root_hash, root_page_version
             root = Child(root_page_version, root_hash)
         if root is not None and not changes and not refreshes:
             return  # (the first version writes a root page even when it is empty)
         if self._native is not None:
-            self._update_tree_native(self._native, txn, update, changes, root, refreshed, refreshes)
+            self._update_tree_native(
+                self._native, txn, update, changes, root, refreshed, refreshes, behind
+            )
             return
         read_page: Callable[[bytes], Page] = partial(self.page_at, txn)
-        behind = self._behind(update.base)
         if behind is not None:  # its pages are not in the store yet
             keys = map(itemgetter(0), behind.pages)
             unstored = dict(zip(keys, behind.decoded_pages, strict=True)).get
@@ -616,14 +602,12 @@ class AuthenticatedState:
         root: Child | None,
         refreshed: list[int],
         refreshes: list[bytes],
+        behind: StateUpdate | None,
     ) -> None:
         hasher = self._hasher
         get_page = txn.getter(self._tables["nodes"])  # None for a missing page: corruption
-        behind = self._behind(update.base)
         if behind is not None:  # its pages are not in the store yet
-            if self._inflight_pages is None:
-                self._inflight_pages = dict(behind.pages)
-            written, committed = self._inflight_pages.get, get_page
+            written, committed = dict(behind.pages).get, get_page
 
             def get_page(node_key: bytes) -> bytes | None:
                 return written(node_key) or committed(node_key)  # (no page is empty)
@@ -755,7 +739,6 @@ class AuthenticatedState:
         if update is None:
             return
         self._inflight = None
-        self._inflight_values = self._inflight_pages = None
         assert self._writer is not None  # commit_behind made it
         self._writer.wait()
         self.after_commit(update)
