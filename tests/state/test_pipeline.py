@@ -134,6 +134,56 @@ def test_reads_see_the_latest_version_until_the_one_behind_settles(
     store.close()
 
 
+@pytest.mark.parametrize("writer", ["thread", "sync"])
+def test_an_overlay_executes_on_the_version_committing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    store = _open(tmp_path)
+    if writer == "sync":
+        _synchronous(store, monkeypatch)
+    state = AuthenticatedState(store, SHA, window=4)
+    state.commit(state.prepare_changes(None, [(b"a", b"0"), (b"b", b"0"), (b"c", b"0")]))
+    stale_view = state.overlay()
+    state.commit_behind(state.prepare_changes(0, [(b"a", b"1"), (b"b", None)]))
+    view = state.overlay()
+    assert view.base_version == 1 and state.latest_version == 0
+    # What the version behind wrote, deleted, and left alone (read from the store).
+    assert [view.get(k) for k in (b"a", b"b", b"c", b"d")] == [b"1", None, b"0", None]
+    assert state.get(b"a") == b"0"  # reads outside an overlay: the latest version only
+    view.put(b"c", b"2")
+    view.put(b"d", b"2")
+    update = state.prepare(view)
+    assert [old for _key, old in update.history] == [b"\x01" + b"0", b"\x00"]
+    with pytest.raises(StateConflict):
+        state.prepare(stale_view)  # built on the version before the tip
+    state.commit_behind(update)
+    state.settle()
+    assert [state.get(k) for k in (b"a", b"b", b"c", b"d")] == [b"1", None, b"2", b"2"]
+    assert state.root() == update.root
+    state.close()
+    store.close()
+
+
+def test_an_overlay_on_a_version_whose_commit_failed_cannot_be_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _open(tmp_path)
+    state = AuthenticatedState(store, SHA, window=4)
+    state.commit(state.prepare_changes(None, [(b"a", b"1")]))
+    monkeypatch.setattr(store, "background_writer", lambda: _FailingWriter(store))
+    state.commit_behind(state.prepare_changes(0, [(b"a", b"2")]))
+    view = state.overlay()
+    assert view.get(b"a") == b"2"
+    view.put(b"b", b"3")
+    with pytest.raises(StorageError):
+        state.settle()
+    with pytest.raises(StateConflict):
+        state.prepare(view)
+    assert state.overlay().get(b"a") == b"1"
+    state.close()
+    store.close()
+
+
 class _Discard(Exception):
     pass
 

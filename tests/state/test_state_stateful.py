@@ -1,4 +1,5 @@
-"""Random puts, deletes, checkpoints, reverts, commits and proofs against a plain dict model."""
+"""Random puts, deletes, checkpoints, reverts, commits (in turn and behind) and proofs
+against a plain dict model."""
 
 from __future__ import annotations
 
@@ -105,6 +106,32 @@ class StateMachine(RuleBasedStateMachine):
         self._check_generations()
 
     @rule()
+    def commit_behind(self) -> None:
+        """The view's version commits behind: the next view builds on it meanwhile, and
+        reads and proofs see the version before until it settles."""
+        update = self.state.prepare(self.view)
+        assert update.root == compute_root(SUITE, self.pending)
+        self.state.commit_behind(update)
+        self.history.append(dict(self.pending))
+        self.view = self.state.overlay()
+        self.marks.clear()
+        assert self.state.tip_version == len(self.history) - 1
+        committed = self.history[-2] if len(self.history) > 1 else {}
+        for key in list(self.pending)[:8]:
+            assert self.state.get(key) == committed.get(key)
+
+    @precondition(lambda self: self._behind())
+    @rule()
+    def settle(self) -> None:
+        self.state.settle()
+        assert self.state.latest_version == len(self.history) - 1
+        assert self.state.root() == compute_root(SUITE, self.history[-1])
+        self._check_generations()
+
+    def _behind(self) -> bool:
+        return self.state.latest_version != self.state.tip_version
+
+    @rule()
     def commit_nothing(self) -> None:
         """A version with no change still refreshes (an idle chain keeps pruning)."""
         self.discard()
@@ -118,7 +145,11 @@ class StateMachine(RuleBasedStateMachine):
     def prove(self, ns: str, key: bytes, back: int) -> None:
         version = len(self.history) - 1 - back
         full = namespaced_key(ns, key)
-        if version < max(0, len(self.history) - WINDOW):
+        committed = len(self.history) - (1 if self._behind() else 0)  # versions readable
+        if version >= committed:
+            self._expect_uncommitted(full, version)
+            return
+        if version < max(0, committed - WINDOW):
             if version >= 0:
                 self._expect_pruned(full, version)
             return
@@ -128,6 +159,14 @@ class StateMachine(RuleBasedStateMachine):
         assert value == expected == self.state.get(full, version)
         assert verify_state_proof(SUITE, root, full, value, proof)
         self._expect_rejected(root, full, value, proof)
+
+    def _expect_uncommitted(self, key: bytes, version: int) -> None:
+        for read in (self.state.prove, self.state.get):
+            try:
+                read(key, version)
+            except StateVersionError:
+                continue
+            raise AssertionError(f"version {version} is committing behind: not readable yet")
 
     def _expect_pruned(self, key: bytes, version: int) -> None:
         try:

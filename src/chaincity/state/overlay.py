@@ -45,7 +45,7 @@ def _prefixed(prefix: bytes, key: bytes, namespace: str) -> bytes:
 
 
 class Overlay:
-    """Writes over one committed version; reads fall through to it."""
+    """Writes over one version (committed, or committing behind); reads fall through to it."""
 
     def __init__(self, state: AuthenticatedState, base_version: int | None) -> None:
         self._state = state
@@ -72,7 +72,7 @@ class Overlay:
         reads = self._base_reads
         if key in reads:
             return reads[key]
-        found = self._state.get(key, self._base)
+        found = self._state.read_base(key, self._base)
         if len(reads) < BASE_READS_MAX:
             reads[key] = found
         return found

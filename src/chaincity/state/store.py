@@ -143,6 +143,14 @@ class StateUpdate:
     refreshed: list[int] = field(default_factory=list)  # generations it copies forward
     # What the next version copies forward, chosen in this one's write transaction.
     next_refresh: tuple[list[int], list[bytes]] | None = None
+    _written: dict[bytes, bytes | None] | None = field(default=None, repr=False, compare=False)
+
+    def written(self) -> dict[bytes, bytes | None]:
+        """``values`` by key hash (None: deleted), built on first use: what reads of this
+        version find before the store, while it commits behind."""
+        if self._written is None:
+            self._written = dict(self.values)
+        return self._written
 
 
 class AuthenticatedState:
@@ -332,6 +340,28 @@ class AuthenticatedState:
             self._release_snapshot()
             raise
 
+    def read_base(self, key: bytes, base: int | None) -> bytes | None:
+        """The value of ``key`` at ``base``, as an overlay on it reads: ``base`` may be the
+        version committing behind (what it wrote, else the latest version's value)."""
+        inflight = self._inflight
+        if inflight is None or base != inflight.version:
+            return None if base is None else self.get(key, base)
+        check_key(key)
+        key_hash = self._hasher.key(key)
+        written = inflight.written()
+        if key_hash in written:
+            return written[key_hash]
+        latest = self._latest
+        if latest is None:  # committing behind is the first version
+            return None
+        try:
+            # (Should opening the snapshot settle the version behind, the value at
+            # ``latest`` is still its value at ``base``: the version did not change it.)
+            return self._get(self._reader(), key, latest, key_hash)
+        except BaseException:
+            self._release_snapshot()
+            raise
+
     def _get(
         self, txn: ReadTxn, key: bytes, version: int, key_hash: bytes | None = None
     ) -> bytes | None:
@@ -425,18 +455,19 @@ class AuthenticatedState:
     # -- writes ---------------------------------------------------------------
 
     def overlay(self) -> Overlay:
-        """A copy-on-write view over the latest committed version."""
+        """A copy-on-write view over the tip: the latest version, or the one committing
+        behind (so the next block executes while the one before commits)."""
         from chaincity.state.overlay import Overlay
 
-        return Overlay(self, self._latest)
+        return Overlay(self, self.tip_version)
 
     def compute_root(self, view: Overlay) -> bytes:
         return self.prepare(view).root
 
     def prepare(self, view: Overlay) -> StateUpdate:
         """The update that commits ``view`` as the next version (cached on the view)."""
-        if view.base_version != self._latest:
-            raise StateConflict(f"view built on {view.base_version}, latest is {self._latest}")
+        if view.base_version != self.tip_version:
+            raise StateConflict(f"view built on {view.base_version}, latest is {self.tip_version}")
         cached = view.prepared()
         if cached is not None:
             return cached
@@ -493,7 +524,7 @@ class AuthenticatedState:
         tables, pending = self._tables, self._pending
         get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
         version_of = pending.version_of
-        unstored = {} if behind is None else dict(behind.values)  # by key hash
+        unstored = {} if behind is None else behind.written()
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for (key, value), key_hash in zip(items, key_hashes, strict=True):
