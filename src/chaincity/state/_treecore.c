@@ -1151,10 +1151,273 @@ static PyObject *digests(PyObject *module, PyObject *args) {
 #endif
 }
 
+PyDoc_STRVAR(collect_doc,
+             "collect(items, known, unstored, slices, slice_shift, get_latest, get_fresh,\n"
+             " version, has_base, digest_name, key_max, value_max, check_key, check_value,\n"
+             " fresh_value, state_error)\n"
+             "--\n\n"
+             "store.py's AuthenticatedState._collect after its islice, in one call (that method\n"
+             "is the reference): check every (key, value) of items (keys of 1..key_max bytes,\n"
+             "values None or bytes of at most value_max) and, for the first that fails, call\n"
+             "check_key or check_value to raise their error;\n"
+             "hash keys and values with OpenSSL's digest_name; find each key's value at the\n"
+             "base: known[key] (a dict), else unstored[key hash] (a dict), else, with a base,\n"
+             "its fresh entry if slices[key_hash[0] >> slice_shift] names the version holding\n"
+             "it (decoded by fresh_value(raw, key hash, that version)), else get_latest(key\n"
+             "hash). Returns (values, history, tree changes): the changed keys' (key hash,\n"
+             "value or None) sorted by key hash; with a base, (be64(version) + be16(len(key))\n"
+             "+ key, 0x00 or 0x01 + old value) in the order of items; and (key hash, value\n"
+             "hash or None) as values. state_error('a key changes twice in one version') if\n"
+             "two changed keys share a key hash.");
+
+#ifdef CHAINCITY_OPENSSL
+typedef struct {
+    PyObject *key_hash; /* bytes, a new reference */
+    PyObject *value;    /* borrowed from the items: bytes or None */
+} Changed;
+
+static int digest_into(EVP_MD_CTX *ctx, EVP_MD *md, PyObject *data, Py_ssize_t hs,
+                       PyObject **out) {
+    unsigned char buffer[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data)) != 1 ||
+        EVP_DigestFinal_ex(ctx, buffer, &size) != 1 || (Py_ssize_t)size != hs) {
+        PyErr_SetString(PyExc_ValueError, "OpenSSL failed to compute a digest");
+        return -1;
+    }
+    *out = PyBytes_FromStringAndSize((const char *)buffer, (Py_ssize_t)size);
+    return *out == NULL ? -1 : 0;
+}
+
+/* Key hashes all have the digest's size. */
+static int compare_changed(const void *a, const void *b) {
+    PyObject *first = ((const Changed *)a)->key_hash, *second = ((const Changed *)b)->key_hash;
+    return memcmp(PyBytes_AS_STRING(first), PyBytes_AS_STRING(second),
+                  (size_t)PyBytes_GET_SIZE(first));
+}
+
+/* The value of `key` (hash `key_hash`) at the base: a new reference (bytes or None). */
+static PyObject *old_value(PyObject *key, PyObject *key_hash, PyObject *known, PyObject *unstored,
+                           PyObject *slices, int shift, PyObject *get_latest,
+                           PyObject *get_fresh, PyObject *fresh_value) {
+    PyObject *found = PyDict_GetItemWithError(known, key);
+    if (found == NULL && !PyErr_Occurred()) found = PyDict_GetItemWithError(unstored, key_hash);
+    if (found != NULL) {
+        Py_INCREF(found);
+        return found;
+    }
+    if (PyErr_Occurred()) return NULL;
+    if (slices == Py_None) Py_RETURN_NONE; /* (nothing was before the first version) */
+    Py_ssize_t index = ((const unsigned char *)PyBytes_AS_STRING(key_hash))[0] >> shift;
+    if (index >= PyList_GET_SIZE(slices) || !PyDict_CheckExact(PyList_GET_ITEM(slices, index))) {
+        PyErr_SetString(PyExc_ValueError, "collect: slices do not cover the key hashes");
+        return NULL;
+    }
+    PyObject *since = PyDict_GetItemWithError(PyList_GET_ITEM(slices, index), key_hash);
+    if (since == NULL) return PyErr_Occurred() ? NULL : PyObject_CallOneArg(get_latest, key_hash);
+    unsigned long long version = PyLong_AsUnsignedLongLong(since);
+    if (version == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t hs = PyBytes_GET_SIZE(key_hash);
+    PyObject *fresh_key = PyBytes_FromStringAndSize(NULL, 8 + hs);
+    if (fresh_key == NULL) return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(fresh_key);
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(version >> (56 - 8 * i));
+    memcpy(out + 8, PyBytes_AS_STRING(key_hash), (size_t)hs);
+    PyObject *raw = PyObject_CallOneArg(get_fresh, fresh_key);
+    Py_DECREF(fresh_key);
+    if (raw == NULL) return NULL;
+    PyObject *value = PyObject_CallFunctionObjArgs(fresh_value, raw, key_hash, since, NULL);
+    Py_DECREF(raw);
+    return value;
+}
+
+/* (be64(version) + be16(len(key)) + key, 0x00 or 0x01 + old), a new reference. */
+static PyObject *history_entry(const unsigned char *prefix, PyObject *key, PyObject *old) {
+    Py_ssize_t length = PyBytes_GET_SIZE(key);
+    PyObject *entry_key = PyBytes_FromStringAndSize(NULL, 10 + length);
+    PyObject *entry = NULL;
+    if (entry_key == NULL) return NULL;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(entry_key);
+    memcpy(out, prefix, 8);
+    out[8] = (unsigned char)(length >> 8);
+    out[9] = (unsigned char)length;
+    memcpy(out + 10, PyBytes_AS_STRING(key), (size_t)length);
+    if (old == Py_None) {
+        entry = PyBytes_FromStringAndSize("\x00", 1);
+    } else if (!PyBytes_Check(old)) {
+        PyErr_SetString(PyExc_TypeError, "collect: a stored value is not bytes");
+    } else {
+        entry = PyBytes_FromStringAndSize(NULL, 1 + PyBytes_GET_SIZE(old));
+        if (entry != NULL) {
+            PyBytes_AS_STRING(entry)[0] = 1;
+            memcpy(PyBytes_AS_STRING(entry) + 1, PyBytes_AS_STRING(old),
+                   (size_t)PyBytes_GET_SIZE(old));
+        }
+    }
+    PyObject *pair = entry == NULL ? NULL : PyTuple_Pack(2, entry_key, entry);
+    Py_DECREF(entry_key);
+    Py_XDECREF(entry);
+    return pair;
+}
+#endif
+
+static PyObject *collect(PyObject *module, PyObject *args) {
+    PyObject *items_in, *known, *unstored, *slices, *get_latest, *get_fresh, *digest_name;
+    PyObject *check_key, *check_value, *fresh_value, *state_error;
+    int shift, has_base;
+    unsigned long long version;
+    Py_ssize_t key_max, value_max;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OO!O!OiOOKpUnnOOOO:collect", &items_in, &PyDict_Type, &known,
+                          &PyDict_Type, &unstored, &slices, &shift, &get_latest, &get_fresh,
+                          &version, &has_base, &digest_name, &key_max, &value_max, &check_key,
+                          &check_value, &fresh_value, &state_error))
+        return NULL;
+#ifdef CHAINCITY_OPENSSL
+    if (has_base && !PyList_Check(slices)) {
+        PyErr_SetString(PyExc_TypeError, "collect: slices must be a list of dicts");
+        return NULL;
+    }
+    if (key_max < 1 || key_max > 0xFFFF || value_max < 0) { /* (a key's length is be16) */
+        PyErr_SetString(PyExc_ValueError, "collect: key_max must be 1..65535, value_max >= 0");
+        return NULL;
+    }
+    if (shift < 0 || shift > 7) {
+        PyErr_SetString(PyExc_ValueError, "collect: slice_shift must be 0..7");
+        return NULL;
+    }
+    PyObject *items = PySequence_Fast(items_in, "collect: items must be a sequence");
+    if (items == NULL) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+    PyObject **pairs = PyMem_New(PyObject *, (size_t)(count ? count : 1));
+    Changed *changed = PyMem_New(Changed, (size_t)(count ? count : 1));
+    const char *name = PyUnicode_AsUTF8(digest_name);
+    EVP_MD *md = name == NULL ? NULL : find_md(name);
+    EVP_MD_CTX *ctx = md == NULL ? NULL : EVP_MD_CTX_new();
+    PyObject *values = PyList_New(0), *history = PyList_New(0), *tree = PyList_New(0);
+    PyObject *result = NULL;
+    Py_ssize_t paired = 0, changes = 0;
+    unsigned char prefix[8];
+    for (int i = 0; i < 8; i++) prefix[i] = (unsigned char)(version >> (56 - 8 * i));
+    if (pairs == NULL || changed == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (md == NULL) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "OpenSSL has no digest %R", digest_name);
+        goto done;
+    }
+    if (ctx == NULL || values == NULL || history == NULL || tree == NULL) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t hs = EVP_MD_size(md);
+    /* Every pair checked before anything is looked up, as the reference does. */
+    for (; paired < count; paired++) {
+        PyObject *pair = PySequence_Fast(PySequence_Fast_GET_ITEM(items, paired),
+                                         "collect: each change must be a (key, value) pair");
+        if (pair == NULL) goto done;
+        pairs[paired] = pair;
+        if (PySequence_Fast_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_ValueError, "collect: each change must be a (key, value) pair");
+            paired++;
+            goto done;
+        }
+        PyObject *key = PySequence_Fast_GET_ITEM(pair, 0);
+        PyObject *value = PySequence_Fast_GET_ITEM(pair, 1);
+        PyObject *failed = NULL, *check = NULL;
+        if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) < 1 || PyBytes_GET_SIZE(key) > key_max)
+            failed = key, check = check_key;
+        else if (value != Py_None && (!PyBytes_Check(value) || PyBytes_GET_SIZE(value) > value_max))
+            failed = value, check = check_value;
+        if (failed != NULL) {
+            PyObject *outcome = PyObject_CallOneArg(check, failed);
+            Py_XDECREF(outcome);
+            if (outcome != NULL)
+                PyErr_SetString(PyExc_SystemError, "collect: a check passed what it refused");
+            paired++;
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = PySequence_Fast_GET_ITEM(pairs[i], 0);
+        PyObject *value = PySequence_Fast_GET_ITEM(pairs[i], 1);
+        PyObject *key_hash = NULL;
+        if (digest_into(ctx, md, key, hs, &key_hash) < 0) goto done;
+        PyObject *old = old_value(key, key_hash, known, unstored, has_base ? slices : Py_None,
+                                  shift, get_latest, get_fresh, fresh_value);
+        if (old == NULL) {
+            Py_DECREF(key_hash);
+            goto done;
+        }
+        int same = old == value ? 1 : (old == Py_None || value == Py_None) ? 0
+                                                                         : PyObject_RichCompareBool(old, value, Py_EQ);
+        if (same != 0) {
+            Py_DECREF(old);
+            Py_DECREF(key_hash);
+            if (same < 0) goto done;
+            continue;
+        }
+        changed[changes].key_hash = key_hash; /* owned by `changed` from here */
+        changed[changes++].value = value;
+        if (has_base) {
+            PyObject *entry = history_entry(prefix, key, old);
+            int failed = entry == NULL || PyList_Append(history, entry) < 0;
+            Py_XDECREF(entry);
+            if (failed) {
+                Py_DECREF(old);
+                goto done;
+            }
+        }
+        Py_DECREF(old);
+    }
+    qsort(changed, (size_t)changes, sizeof(Changed), compare_changed);
+    for (Py_ssize_t i = 0; i < changes; i++) {
+        if (i > 0 && compare_changed(&changed[i - 1], &changed[i]) == 0) {
+            PyErr_SetString(state_error, "a key changes twice in one version");
+            goto done;
+        }
+        PyObject *value = changed[i].value, *value_hash = Py_None;
+        if (value == Py_None) Py_INCREF(value_hash);
+        else if (digest_into(ctx, md, value, hs, &value_hash) < 0) goto done;
+        PyObject *entry = PyTuple_Pack(2, changed[i].key_hash, value);
+        PyObject *change = PyTuple_Pack(2, changed[i].key_hash, value_hash);
+        Py_DECREF(value_hash);
+        int failed = entry == NULL || change == NULL || PyList_Append(values, entry) < 0 ||
+                     PyList_Append(tree, change) < 0;
+        Py_XDECREF(entry);
+        Py_XDECREF(change);
+        if (failed) goto done;
+    }
+    result = PyTuple_Pack(3, values, history, tree);
+done:
+    for (Py_ssize_t i = 0; i < changes; i++) Py_DECREF(changed[i].key_hash);
+    for (Py_ssize_t i = 0; i < paired; i++) Py_DECREF(pairs[i]);
+    PyMem_Free(pairs);
+    PyMem_Free(changed);
+    if (ctx != NULL) EVP_MD_CTX_free(ctx);
+    if (md != NULL) free_md(md);
+    Py_XDECREF(values);
+    Py_XDECREF(history);
+    Py_XDECREF(tree);
+    Py_DECREF(items);
+    return result;
+#else
+    (void)items_in, (void)known, (void)unstored, (void)slices, (void)shift, (void)get_latest;
+    (void)get_fresh, (void)version, (void)has_base, (void)digest_name, (void)key_max;
+    (void)value_max, (void)check_key;
+    (void)check_value, (void)fresh_value, (void)state_error;
+    PyErr_SetString(PyExc_ValueError, "this build of _treecore has no OpenSSL digests");
+    return NULL;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS, apply_doc},
     {"digest", digest, METH_VARARGS, digest_doc},
     {"digests", digests, METH_VARARGS, digests_doc},
+    {"collect", collect, METH_VARARGS, collect_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -57,6 +57,7 @@ from chaincity.state.values import (
     LAYOUT_CURRENT,
     LAYOUT_KEY,
     PRESENT,
+    SLICE_SHIFT,
     Pending,
     convert_current,
     convert_legacy,
@@ -68,6 +69,7 @@ from chaincity.state.values import (
 )
 from chaincity.state.writer import (
     NATIVE_APPLY,
+    NATIVE_COLLECT,
     NATIVE_DIGESTS,
     NativeApply,
     TreeChanges,
@@ -180,8 +182,10 @@ class AuthenticatedState:
         self._native = NATIVE_APPLY if native is None or native else None
         # Checked once: OpenSSL's digest of this name is the suite's hash.
         self._digest_name = native_digest_name(suite) if self._native is not None else None
-        # With that name, prepare hashes its keys and values through OpenSSL as well.
+        # With that name, prepare hashes its keys and values through OpenSSL as well,
+        # and collects the changes in C.
         self._digests = NATIVE_DIGESTS if self._digest_name is not None else None
+        self._native_collect = NATIVE_COLLECT if self._digest_name is not None else None
         self._store = store
         self._suite = suite
         self._hasher = Hasher(suite)
@@ -515,16 +519,38 @@ class AuthenticatedState:
         items = list(islice(changes, CHANGES_MAX + 1))
         if len(items) > CHANGES_MAX:
             raise StateError(f"more than {CHANGES_MAX} changes in one version")
+        tables = self._tables
+        get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
+        unstored = {} if behind is None else behind.written()
+        native = self._native_collect
+        if native is not None:  # the same steps as below, in one call
+            update.values, update.history, tree_changes = native(
+                items,
+                known if type(known) is dict else dict(known),
+                unstored,
+                self._pending.slices,
+                SLICE_SHIFT,
+                get_latest,
+                get_fresh,
+                version,
+                base is not None,
+                self._digest_name,
+                KEY_SIZE_MAX,
+                VALUE_SIZE_MAX,
+                check_key,
+                check_value,
+                fresh_value,
+                StateError,
+            )
+            update.changed_keys = len(tree_changes)
+            return update, tree_changes
         for key, value in items:
             check_key(key)
             if value is not None:
                 check_value(value)
         # Keys are hashed first: the latest values are found by key hash.
         key_hashes = cast(list[bytes], self._hash_all([key for key, _value in items]))
-        tables, pending = self._tables, self._pending
-        get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
-        version_of = pending.version_of
-        unstored = {} if behind is None else behind.written()
+        version_of = self._pending.version_of
         new_values, history = update.values, update.history
         prefix = _U64.pack(version)
         for (key, value), key_hash in zip(items, key_hashes, strict=True):

@@ -61,7 +61,8 @@ U64_MAX = 2**64 - 1
 # Versions a change may wait before it is merged into ``latest``; slices of the hash
 # space (a slice: four values of the key hash's first byte).
 MERGE_SPAN = 64
-_SLICE_SHIFT = 2
+SLICE_SHIFT = 2
+_SLICE_SHIFT = SLICE_SHIFT
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
@@ -133,6 +134,12 @@ class Pending:
             for version in range(replayed, latest + 1):
                 pending.merged(version)
         return pending
+
+    @property
+    def slices(self) -> list[dict[bytes, int]]:
+        """Key hash -> version by slice (``key_hash[0] >> SLICE_SHIFT``): for the C routine
+        that looks keys up as :meth:`version_of` does. Read it, never change it."""
+        return self._slices
 
     def version_of(self, key_hash: bytes) -> int | None:
         return self._slices[key_hash[0] >> _SLICE_SHIFT].get(key_hash)

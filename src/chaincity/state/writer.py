@@ -26,6 +26,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from operator import attrgetter
+from typing import Any
 
 from chaincity.crypto.suite import CryptoSuite, HashState
 from chaincity.state.page import Page
@@ -90,6 +91,18 @@ def _find_native_digest() -> tuple[Callable[[str, bytes], bytes | None], Digests
 
 
 _NATIVE_DIGEST = _find_native_digest()
+
+
+def _find_native_collect() -> Callable[..., Any] | None:
+    try:
+        from chaincity.state._treecore import collect
+    except ImportError:
+        return None
+    return collect
+
+
+# store.py's AuthenticatedState._collect in one call (see _treecore.c), where built.
+NATIVE_COLLECT = _find_native_collect()
 # OpenSSL's digests of many byte strings (None for None) in one call: with a name
 # native_digest_name gave, the suite's hash of each.
 NATIVE_DIGESTS: Digests | None = None if _NATIVE_DIGEST is None else _NATIVE_DIGEST[1]
