@@ -189,3 +189,40 @@ def test_collect_leaks_neither_references_nor_memory(state: AuthenticatedState) 
         tracemalloc.stop()
     assert sys.getrefcount(value) == refs
     assert grown < 32 * calls
+
+
+def test_lookups_that_change_the_inputs_do_not_upset_the_routine() -> None:
+    """A lookup may run any code: here it empties the caller's lists and the index."""
+    assert NATIVE_COLLECT is not None
+    pair = [bytes([107, 49]), bytes([49])]  # made at run time: only the lists hold them
+    items: list[Any] = [pair, (b"k2", b"2")]
+    slices: list[dict[bytes, int]] = [{} for _ in range(64)]
+    key_hash = SHA.hash(b"k2")
+    slices[key_hash[0] >> 2][key_hash] = 7
+    seen: list[tuple[bytes, int]] = []
+
+    def get_latest(found: bytes) -> bytes | None:
+        items.clear()
+        pair.clear()
+        return None
+
+    def get_fresh(found: bytes) -> bytes | None:
+        slices[key_hash[0] >> 2].clear()
+        return b"\x01old"
+
+    def fresh_value(raw: bytes | None, found: bytes, version: int) -> bytes | None:
+        seen.append((found, version))
+        return None if raw is None else raw[1:]
+
+    values, history, tree = NATIVE_COLLECT(
+        items, {}, {}, slices, 2, get_latest, get_fresh, 8, True, "SHA256",
+        KEY_SIZE_MAX, VALUE_SIZE_MAX, lambda key: None, lambda value: None, fresh_value,
+        StateError,
+    )  # fmt: skip
+    assert sorted(v for _h, v in values) == [b"1", b"2"]
+    assert sorted(key for key, _entry in history) == [
+        b"\x00" * 7 + b"\x08\x00\x02k1",
+        b"\x00" * 7 + b"\x08\x00\x02k2",
+    ]
+    assert sorted(entry for _k, entry in history) == [b"\x00", b"\x01old"]
+    assert seen == [(key_hash, 7)] and len(tree) == 2

@@ -1224,11 +1224,13 @@ static PyObject *old_value(PyObject *key, PyObject *key_hash, PyObject *known, P
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(fresh_key);
     for (int i = 0; i < 8; i++) out[i] = (unsigned char)(version >> (56 - 8 * i));
     memcpy(out + 8, PyBytes_AS_STRING(key_hash), (size_t)hs);
+    Py_INCREF(since); /* get_fresh may run any code, even change the index */
     PyObject *raw = PyObject_CallOneArg(get_fresh, fresh_key);
     Py_DECREF(fresh_key);
-    if (raw == NULL) return NULL;
-    PyObject *value = PyObject_CallFunctionObjArgs(fresh_value, raw, key_hash, since, NULL);
-    Py_DECREF(raw);
+    PyObject *value =
+        raw == NULL ? NULL : PyObject_CallFunctionObjArgs(fresh_value, raw, key_hash, since, NULL);
+    Py_DECREF(since);
+    Py_XDECREF(raw);
     return value;
 }
 
@@ -1287,9 +1289,9 @@ static PyObject *collect(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "collect: slice_shift must be 0..7");
         return NULL;
     }
-    PyObject *items = PySequence_Fast(items_in, "collect: items must be a sequence");
+    PyObject *items = PySequence_Tuple(items_in);
     if (items == NULL) return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+    Py_ssize_t count = PyTuple_GET_SIZE(items);
     PyObject **pairs = PyMem_New(PyObject *, (size_t)(count ? count : 1));
     Changed *changed = PyMem_New(Changed, (size_t)(count ? count : 1));
     const char *name = PyUnicode_AsUTF8(digest_name);
@@ -1315,17 +1317,18 @@ static PyObject *collect(PyObject *module, PyObject *args) {
     Py_ssize_t hs = EVP_MD_size(md);
     /* Every pair checked before anything is looked up, as the reference does. */
     for (; paired < count; paired++) {
-        PyObject *pair = PySequence_Fast(PySequence_Fast_GET_ITEM(items, paired),
-                                         "collect: each change must be a (key, value) pair");
+        /* A private tuple of each pair (and of the items): the lookups may run any
+         * code, even change the caller's lists. */
+        PyObject *pair = PySequence_Tuple(PyTuple_GET_ITEM(items, paired));
         if (pair == NULL) goto done;
         pairs[paired] = pair;
-        if (PySequence_Fast_GET_SIZE(pair) != 2) {
+        if (PyTuple_GET_SIZE(pair) != 2) {
             PyErr_SetString(PyExc_ValueError, "collect: each change must be a (key, value) pair");
             paired++;
             goto done;
         }
-        PyObject *key = PySequence_Fast_GET_ITEM(pair, 0);
-        PyObject *value = PySequence_Fast_GET_ITEM(pair, 1);
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        PyObject *value = PyTuple_GET_ITEM(pair, 1);
         PyObject *failed = NULL, *check = NULL;
         if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) < 1 || PyBytes_GET_SIZE(key) > key_max)
             failed = key, check = check_key;
@@ -1341,8 +1344,8 @@ static PyObject *collect(PyObject *module, PyObject *args) {
         }
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *key = PySequence_Fast_GET_ITEM(pairs[i], 0);
-        PyObject *value = PySequence_Fast_GET_ITEM(pairs[i], 1);
+        PyObject *key = PyTuple_GET_ITEM(pairs[i], 0);
+        PyObject *value = PyTuple_GET_ITEM(pairs[i], 1);
         PyObject *key_hash = NULL;
         if (digest_into(ctx, md, key, hs, &key_hash) < 0) goto done;
         PyObject *old = old_value(key, key_hash, known, unstored, has_base ? slices : Py_None,
