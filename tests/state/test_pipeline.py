@@ -52,6 +52,16 @@ def _synchronous(store: LmdbStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "background_writer", lambda: BackgroundWriter(store))
 
 
+def _open_state(
+    path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> tuple[LmdbStore, AuthenticatedState]:
+    """A state whose commits behind run on LMDB's writer thread, or finish at once."""
+    store = _open(path)
+    if writer == "sync":
+        _synchronous(store, monkeypatch)
+    return store, AuthenticatedState(store, SHA, window=4)
+
+
 @pytest.mark.parametrize(
     ("native", "writer"), [(True, "thread"), (False, "thread"), (True, "sync")]
 )
@@ -95,10 +105,7 @@ def test_committing_behind_stores_exactly_what_committing_in_turn_stores(
 def test_reads_see_the_latest_version_until_the_one_behind_settles(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
-    store = _open(tmp_path)
-    if writer == "sync":
-        _synchronous(store, monkeypatch)
-    state = AuthenticatedState(store, SHA, window=4)
+    store, state = _open_state(tmp_path, monkeypatch, writer)
     # Version v sets a key of the slice of key hashes it merges into the latest values
     # at once: a snapshot that held version v would show it before v is the latest.
     in_slice = {}
@@ -138,10 +145,7 @@ def test_reads_see_the_latest_version_until_the_one_behind_settles(
 def test_an_overlay_executes_on_the_version_committing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
-    store = _open(tmp_path)
-    if writer == "sync":
-        _synchronous(store, monkeypatch)
-    state = AuthenticatedState(store, SHA, window=4)
+    store, state = _open_state(tmp_path, monkeypatch, writer)
     state.commit(state.prepare_changes(None, [(b"a", b"0"), (b"b", b"0"), (b"c", b"0")]))
     stale_view = state.overlay()
     state.commit_behind(state.prepare_changes(0, [(b"a", b"1"), (b"b", None)]))
@@ -160,26 +164,6 @@ def test_an_overlay_executes_on_the_version_committing_behind(
     state.settle()
     assert [state.get(k) for k in (b"a", b"b", b"c", b"d")] == [b"1", None, b"2", b"2"]
     assert state.root() == update.root
-    state.close()
-    store.close()
-
-
-def test_an_overlay_on_a_version_whose_commit_failed_cannot_be_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = _open(tmp_path)
-    state = AuthenticatedState(store, SHA, window=4)
-    state.commit(state.prepare_changes(None, [(b"a", b"1")]))
-    monkeypatch.setattr(store, "background_writer", lambda: _FailingWriter(store))
-    state.commit_behind(state.prepare_changes(0, [(b"a", b"2")]))
-    view = state.overlay()
-    assert view.get(b"a") == b"2"
-    view.put(b"b", b"3")
-    with pytest.raises(StorageError):
-        state.settle()
-    with pytest.raises(StateConflict):
-        state.prepare(view)
-    assert state.overlay().get(b"a") == b"1"
     state.close()
     store.close()
 
@@ -210,15 +194,23 @@ class _FailingWriter(BackgroundWriter):
             raise StorageError("commit failed: no space left on device")
 
 
+def _failing_behind(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[LmdbStore, AuthenticatedState]:
+    """Version 0 sets a=1; version 1 (a=2) commits behind on a writer whose commits fail."""
+    store = _open(path)
+    state = AuthenticatedState(store, SHA, window=4)
+    state.commit(state.prepare_changes(None, [(b"a", b"1")]))
+    monkeypatch.setattr(store, "background_writer", lambda: _FailingWriter(store))
+    state.commit_behind(state.prepare_changes(0, [(b"a", b"2")]))
+    return store, state
+
+
 def test_a_failed_commit_behind_drops_its_version_and_what_was_built_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = _open(tmp_path)
-    state = AuthenticatedState(store, SHA, window=4)
-    state.commit(state.prepare_changes(None, [(b"a", b"1")]))
-    root = state.root()
-    monkeypatch.setattr(store, "background_writer", lambda: _FailingWriter(store))
-    state.commit_behind(state.prepare_changes(0, [(b"a", b"2")]))
+    store, state = _failing_behind(tmp_path, monkeypatch)
+    root = state.root(0)
     built_on_it = state.prepare_changes(1, [(b"b", b"3")])
     with pytest.raises(StorageError, match="no space"):
         state.settle()
@@ -229,6 +221,22 @@ def test_a_failed_commit_behind_drops_its_version_and_what_was_built_on_it(
     # The state goes on from the latest version, as if the failed one was never made.
     state.commit(state.prepare_changes(0, [(b"a", b"4")]))
     assert state.get(b"a") == b"4" and state.latest_version == 1
+    state.close()
+    store.close()
+
+
+def test_an_overlay_on_a_version_whose_commit_failed_cannot_be_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, state = _failing_behind(tmp_path, monkeypatch)
+    view = state.overlay()
+    assert view.get(b"a") == b"2"
+    view.put(b"b", b"3")
+    with pytest.raises(StorageError):
+        state.settle()
+    with pytest.raises(StateConflict):
+        state.prepare(view)
+    assert state.overlay().get(b"a") == b"1"
     state.close()
     store.close()
 
