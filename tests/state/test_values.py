@@ -13,7 +13,14 @@ import pytest
 from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, compute_root
 from chaincity.state.store import StateError, table_names
 from chaincity.state.tree import StateCorruption
-from chaincity.state.values import LAYOUT_CURRENT, LAYOUT_KEY, MERGE_SPAN, U64_MAX
+from chaincity.state.values import (
+    LAYOUT_CURRENT,
+    LAYOUT_KEY,
+    MERGE_SPAN,
+    NATIVE_MERGE,
+    U64_MAX,
+    _newest,
+)
 from tests.state.test_native import SHA
 
 TABLES = table_names("")
@@ -229,3 +236,65 @@ def test_a_missing_fresh_value_is_corruption(store: LmdbStore) -> None:
     with pytest.raises(StateCorruption, match="fresh value"):
         for key in KEYS:
             state.get(key)
+
+
+@pytest.mark.skipif(NATIVE_MERGE is None, reason="the C routine is not built")
+def test_the_c_steps_of_merging_match_the_python_ones() -> None:
+    assert NATIVE_MERGE is not None
+    fresh_entries, merge_newest = NATIVE_MERGE
+    rng = random.Random(21)
+    hashes = [SHA.hash(b"%d" % i) for i in range(300)]
+    overlap = 0  # entries that a newer run's entry of the same key replaces
+    for round_no in range(30):
+        values: list[tuple[bytes, bytes | None]] = sorted(
+            (h, None if rng.random() < 0.3 else b"v%d" % rng.randrange(9) * rng.randrange(3))
+            for h in rng.sample(hashes, rng.choice([0, 1, 40, 200]))
+        )
+        version = rng.randrange(2**64)
+        prefix = struct.pack(">Q", version)
+        assert fresh_entries(version, values) == [
+            (prefix + h, b"\x00" if v is None else b"\x01" + v) for h, v in values
+        ]
+        # Runs as merge reads them: each version's entries in key order, oldest first;
+        # a key often in several.
+        runs = [
+            sorted(fresh_entries(round_no * 100 + r, rng.sample(values, len(values) // 2)))
+            for r in range(rng.randrange(5))
+        ]
+        overlap += sum(map(len, runs)) - len({key[8:] for run in runs for key, _entry in run})
+        assert merge_newest(runs, 8) == (*_newest(runs), None)
+    assert overlap > 200
+
+
+@pytest.mark.skipif(NATIVE_MERGE is None, reason="the C routine is not built")
+@pytest.mark.parametrize("entry", [b"", b"\x02x", b"\x00x"])
+def test_a_malformed_fresh_entry_is_found_by_both_merges(entry: bytes) -> None:
+    assert NATIVE_MERGE is not None
+    runs = [
+        [(b"\x00" * 8 + b"a", b"\x01ok"), (b"\x00" * 8 + b"b", entry)],
+        [(b"\x01" * 8 + b"c", entry)],
+    ]
+    _puts, _deletes, bad = NATIVE_MERGE[1](runs, 8)
+    assert bad == (b"b", entry)
+    with pytest.raises(StateCorruption, match="malformed fresh value of key hash 62"):
+        _newest(runs)
+    with pytest.raises(TypeError):
+        NATIVE_MERGE[1]([[(b"short", b"\x00")]], 8)
+    with pytest.raises(TypeError):
+        NATIVE_MERGE[0](1, [(b"h", 5)])
+
+
+def test_merging_stores_the_same_with_the_c_steps_and_without(tmp_path: Path) -> None:
+    """Two stores written by the same versions, one merging with the Python steps."""
+    dumps = []
+    for native in (NATIVE_MERGE, None):
+        kv = LmdbStore(LmdbConfig(str(tmp_path / str(native is None)), durable=False))
+        state = AuthenticatedState(kv, SHA, window=WINDOW)
+        state._native_merge = native
+        models = _versions(state, MERGE_SPAN + 20, seed=5)
+        _check_reads(state, models)
+        with kv.read() as txn:
+            dumps.append({t: list(txn.scan(t)) for t in (TABLES["latest"], TABLES["fresh"])})
+        state.close()
+        kv.close()
+    assert dumps[0] == dumps[1] and dumps[0][TABLES["latest"]]

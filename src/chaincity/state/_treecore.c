@@ -1416,11 +1416,178 @@ done:
 #endif
 }
 
+PyDoc_STRVAR(fresh_entries_doc,
+             "fresh_entries(version, values)\n"
+             "--\n\n"
+             "values.py's merge, its first step: [(be64(version) + key hash, 0x00 if value is\n"
+             "None else 0x01 + value) for key hash, value in values]. TypeError for a pair\n"
+             "that is not (bytes, bytes or None).");
+
+/* 0x00, or 0x01 + value: a new reference. */
+static PyObject *fresh_entry(PyObject *value) {
+    if (value == Py_None) return PyBytes_FromStringAndSize("\x00", 1);
+    PyObject *entry = PyBytes_FromStringAndSize(NULL, 1 + PyBytes_GET_SIZE(value));
+    if (entry == NULL) return NULL;
+    PyBytes_AS_STRING(entry)[0] = 1;
+    memcpy(PyBytes_AS_STRING(entry) + 1, PyBytes_AS_STRING(value),
+           (size_t)PyBytes_GET_SIZE(value));
+    return entry;
+}
+
+static PyObject *fresh_entries(PyObject *module, PyObject *args) {
+    unsigned long long version;
+    PyObject *values_in;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "KO:fresh_entries", &version, &values_in)) return NULL;
+    PyObject *values = PySequence_Tuple(values_in);
+    if (values == NULL) return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(values);
+    PyObject *result = PyList_New(count);
+    for (Py_ssize_t i = 0; result != NULL && i < count; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(values, i), *key = NULL, *entry = NULL;
+        PyObject *key_hash, *value;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyBytes_Check(key_hash = PyTuple_GET_ITEM(pair, 0)) ||
+            ((value = PyTuple_GET_ITEM(pair, 1)) != Py_None && !PyBytes_Check(value))) {
+            PyErr_SetString(PyExc_TypeError, "fresh_entries: (key hash, value or None) pairs");
+            Py_CLEAR(result);
+            break;
+        }
+        key = PyBytes_FromStringAndSize(NULL, 8 + PyBytes_GET_SIZE(key_hash));
+        if (key != NULL) {
+            unsigned char *out = (unsigned char *)PyBytes_AS_STRING(key);
+            for (int b = 0; b < 8; b++) out[b] = (unsigned char)(version >> (56 - 8 * b));
+            memcpy(out + 8, PyBytes_AS_STRING(key_hash), (size_t)PyBytes_GET_SIZE(key_hash));
+            entry = fresh_entry(value);
+        }
+        PyObject *item = entry == NULL ? NULL : PyTuple_Pack(2, key, entry);
+        Py_XDECREF(key);
+        Py_XDECREF(entry);
+        if (item == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+    Py_DECREF(values);
+    return result;
+}
+
+PyDoc_STRVAR(merge_newest_doc,
+             "merge_newest(runs, offset)\n"
+             "--\n\n"
+             "values.py's merge, its middle step: runs are lists of (fresh key, entry), oldest\n"
+             "run first, each key's hash its bytes from `offset` on. For each key hash, its\n"
+             "entry in the newest run that has one; returns (puts, deletes, bad), sorted by key\n"
+             "hash: (key hash, value) of the entries 0x01 + value, the key hashes of the\n"
+             "entries 0x00, and (key hash, entry) of the first other entry, or None.");
+
+typedef struct {
+    const char *key_hash;
+    Py_ssize_t length;
+    Py_ssize_t order; /* runs in order, then items: later is newer */
+    PyObject *entry;  /* borrowed from the private tuples */
+} Fresh;
+
+static int compare_fresh(const void *a, const void *b) {
+    const Fresh *first = a, *second = b;
+    Py_ssize_t length = first->length < second->length ? first->length : second->length;
+    int order = memcmp(first->key_hash, second->key_hash, (size_t)length);
+    if (order != 0) return order;
+    if (first->length != second->length) return first->length < second->length ? -1 : 1;
+    return first->order < second->order ? -1 : first->order > second->order;
+}
+
+static PyObject *merge_newest(PyObject *module, PyObject *args) {
+    PyObject *runs_in;
+    Py_ssize_t offset;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "On:merge_newest", &runs_in, &offset)) return NULL;
+    if (offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "merge_newest: offset must be >= 0");
+        return NULL;
+    }
+    /* Private tuples of the runs and their items: what is pointed into stays alive. */
+    PyObject *runs = PySequence_Tuple(runs_in);
+    if (runs == NULL) return NULL;
+    Py_ssize_t run_count = PyTuple_GET_SIZE(runs), total = 0;
+    PyObject *copies = PyTuple_New(run_count);
+    PyObject *puts = PyList_New(0), *deletes = PyList_New(0), *bad = NULL, *result = NULL;
+    Fresh *all = NULL;
+    if (copies == NULL || puts == NULL || deletes == NULL) goto done;
+    for (Py_ssize_t r = 0; r < run_count; r++) {
+        PyObject *run = PySequence_Tuple(PyTuple_GET_ITEM(runs, r));
+        if (run == NULL) goto done;
+        PyTuple_SET_ITEM(copies, r, run);
+        total += PyTuple_GET_SIZE(run);
+    }
+    all = PyMem_New(Fresh, (size_t)(total ? total : 1));
+    if (all == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t n = 0;
+    for (Py_ssize_t r = 0; r < run_count; r++) {
+        PyObject *run = PyTuple_GET_ITEM(copies, r);
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(run); i++, n++) {
+            PyObject *item = PyTuple_GET_ITEM(run, i), *key, *entry;
+            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
+                !PyBytes_Check(key = PyTuple_GET_ITEM(item, 0)) ||
+                !PyBytes_Check(entry = PyTuple_GET_ITEM(item, 1)) ||
+                PyBytes_GET_SIZE(key) <= offset) {
+                PyErr_SetString(PyExc_TypeError,
+                                "merge_newest: runs of (key longer than offset, entry) bytes");
+                goto done;
+            }
+            all[n].key_hash = PyBytes_AS_STRING(key) + offset;
+            all[n].length = PyBytes_GET_SIZE(key) - offset;
+            all[n].order = n;
+            all[n].entry = entry;
+        }
+    }
+    qsort(all, (size_t)total, sizeof(Fresh), compare_fresh);
+    for (Py_ssize_t i = 0; i < total; i++) {
+        if (i + 1 < total && all[i + 1].length == all[i].length &&
+            memcmp(all[i + 1].key_hash, all[i].key_hash, (size_t)all[i].length) == 0)
+            continue; /* a newer entry of the same key follows */
+        PyObject *entry = all[i].entry;
+        const char *raw = PyBytes_AS_STRING(entry);
+        Py_ssize_t size = PyBytes_GET_SIZE(entry);
+        PyObject *key_hash = PyBytes_FromStringAndSize(all[i].key_hash, all[i].length);
+        if (key_hash == NULL) goto done;
+        int failed;
+        if (size >= 1 && raw[0] == 1) {
+            PyObject *value = PyBytes_FromStringAndSize(raw + 1, size - 1);
+            PyObject *pair = value == NULL ? NULL : PyTuple_Pack(2, key_hash, value);
+            failed = pair == NULL || PyList_Append(puts, pair) < 0;
+            Py_XDECREF(value);
+            Py_XDECREF(pair);
+        } else if (size == 1 && raw[0] == 0) {
+            failed = PyList_Append(deletes, key_hash) < 0;
+        } else {
+            failed = bad == NULL && (bad = PyTuple_Pack(2, key_hash, entry)) == NULL;
+        }
+        Py_DECREF(key_hash);
+        if (failed) goto done;
+    }
+    result = PyTuple_Pack(3, puts, deletes, bad == NULL ? Py_None : bad);
+done:
+    PyMem_Free(all);
+    Py_XDECREF(bad);
+    Py_XDECREF(puts);
+    Py_XDECREF(deletes);
+    Py_XDECREF(copies);
+    Py_DECREF(runs);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS, apply_doc},
     {"digest", digest, METH_VARARGS, digest_doc},
     {"digests", digests, METH_VARARGS, digests_doc},
     {"collect", collect, METH_VARARGS, collect_doc},
+    {"fresh_entries", fresh_entries, METH_VARARGS, fresh_entries_doc},
+    {"merge_newest", merge_newest, METH_VARARGS, merge_newest_doc},
     {NULL, NULL, 0, NULL},
 };
 

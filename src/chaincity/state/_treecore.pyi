@@ -40,3 +40,9 @@ def collect(
 ) -> tuple[
     list[tuple[bytes, bytes | None]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes | None]]
 ]: ...
+def fresh_entries(
+    version: int, values: Sequence[tuple[bytes, bytes | None]]
+) -> list[tuple[bytes, bytes]]: ...
+def merge_newest(
+    runs: Sequence[Sequence[tuple[bytes, bytes]]], offset: int
+) -> tuple[list[tuple[bytes, bytes]], list[bytes], tuple[bytes, bytes] | None]: ...

@@ -56,6 +56,7 @@ from chaincity.state.values import (
     LAYOUT,
     LAYOUT_CURRENT,
     LAYOUT_KEY,
+    NATIVE_MERGE,
     PRESENT,
     SLICE_SHIFT,
     Pending,
@@ -186,6 +187,8 @@ class AuthenticatedState:
         # and collects the changes in C.
         self._digests = NATIVE_DIGESTS if self._digest_name is not None else None
         self._native_collect = NATIVE_COLLECT if self._digest_name is not None else None
+        # Merging the values' slices: the C steps with the C routine (values.py).
+        self._native_merge = NATIVE_MERGE if self._native is not None else None
         self._store = store
         self._suite = suite
         self._hasher = Hasher(suite)
@@ -704,7 +707,7 @@ class AuthenticatedState:
         # What the changed keys now hold and what they held before are appended: the
         # keys of both tables start with the version. One slice of the changes of
         # the last versions is merged into the latest values (values.py).
-        merge(txn, tables, update.version, update.values)
+        merge(txn, tables, update.version, update.values, self._native_merge)
         txn.put_many(tables["history"], sorted(update.history), append=True)
         generations = self._generations
         generations.record(txn, update.version, len(update.pages), update.stale.nodes)

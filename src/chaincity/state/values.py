@@ -52,6 +52,25 @@ from itertools import pairwise, repeat
 from chaincity.state.kv import ReadTxn, WriteTxn
 from chaincity.state.tree import StateCorruption
 
+FreshEntries = Callable[[int, list[tuple[bytes, bytes | None]]], list[tuple[bytes, bytes]]]
+MergeNewest = Callable[
+    [list[list[tuple[bytes, bytes]]], int],
+    tuple[list[tuple[bytes, bytes]], list[bytes], tuple[bytes, bytes] | None],
+]
+
+
+def _find_native() -> tuple[FreshEntries, MergeNewest] | None:
+    """The C steps of :func:`merge` (_treecore.c), where built; these steps are the
+    reference."""
+    try:
+        from chaincity.state._treecore import fresh_entries, merge_newest
+    except ImportError:
+        return None
+    return fresh_entries, merge_newest
+
+
+NATIVE_MERGE = _find_native()
+
 PRESENT = b"\x01"
 ABSENT = b"\x00"
 LAYOUT_KEY = b"value_layout"  # in the meta table: which layout the values use
@@ -176,43 +195,60 @@ def merge(
     tables: dict[str, str],
     version: int,
     changes: list[tuple[bytes, bytes | None]],
+    native: tuple[FreshEntries, MergeNewest] | None = NATIVE_MERGE,
 ) -> None:
     """Write ``version``'s fresh entries (``changes``: key hash -> value, sorted), merge
     its slice into ``latest`` and drop the fresh entries all merged by now (inside
-    its transaction; the index moves in :meth:`Pending.record`, once it committed)."""
-    prefix = _U64.pack(version)
+    its transaction; the index moves in :meth:`Pending.record`, once it committed).
+    ``native``: the C steps, or None for these Python ones."""
     fresh = tables["fresh"]
-    txn.put_many(
-        fresh,
-        [
+    if native is not None:
+        entries = native[0](version, changes)
+    else:
+        prefix = _U64.pack(version)
+        entries = [
             (prefix + key_hash, ABSENT if value is None else PRESENT + value)
             for key_hash, value in changes
-        ],
-        append=True,  # above every fresh key: they start with the version
-    )
+        ]
+    # Above every fresh key: they start with the version.
+    txn.put_many(fresh, entries, append=True)
     # The newest fresh entry of each key of the slice, over the last MERGE_SPAN
     # versions (this one's included): one range of each version's entries, read
     # in order, costs less than a lookup per key.
     part = version % MERGE_SPAN
     low = _SLICE_STARTS[part]
-    newest: dict[bytes, bytes] = {}
+    runs: list[list[tuple[bytes, bytes]]] = []
     for older in range(max(0, version - MERGE_SPAN + 1), version + 1):
         start = _U64.pack(older)
         stop = start + _SLICE_ENDS[part] if part + 1 < MERGE_SPAN else _U64.pack(older + 1)
-        newest.update(
-            (key[_U64.size :], raw) for key, raw in txn.items_between(fresh, start + low, stop)
-        )
+        runs.append(txn.items_between(fresh, start + low, stop))
+    if native is not None:
+        puts, deletes, bad = native[1](runs, _U64.size)
+        if bad is not None:
+            decode_entry(bad[1], "fresh value of key hash", bad[0])  # raises
+    else:
+        puts, deletes = _newest(runs)
+    txn.put_many(tables["latest"], puts)
+    txn.delete_many(tables["latest"], deletes)
+    first_kept = version - MERGE_SPAN + 2
+    if first_kept > 0:
+        txn.delete_between(fresh, _U64.pack(0), _U64.pack(first_kept))
+
+
+def _newest(
+    runs: list[list[tuple[bytes, bytes]]],
+) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+    """(puts, deletes) of the newest entry of each key hash over ``runs`` (oldest first)."""
+    newest: dict[bytes, bytes] = {}
+    for run in runs:
+        newest.update((key[_U64.size :], raw) for key, raw in run)
     items = sorted(newest.items())
     puts = [(key_hash, raw[1:]) for key_hash, raw in items if raw[:1] == PRESENT]
     deletes = [key_hash for key_hash, raw in items if raw == ABSENT]
     if len(puts) + len(deletes) != len(items):
         for key_hash, raw in items:  # raises at the malformed entry
             decode_entry(raw, "fresh value of key hash", key_hash)
-    txn.put_many(tables["latest"], puts)
-    txn.delete_many(tables["latest"], deletes)
-    first_kept = version - MERGE_SPAN + 2
-    if first_kept > 0:
-        txn.delete_between(fresh, _U64.pack(0), _U64.pack(first_kept))
+    return puts, deletes
 
 
 def latest_value(
