@@ -16,6 +16,7 @@ from chaincity.state import (
     compute_root,
     verify_state_proof,
 )
+from chaincity.state.generations import _NATIVE, count_generations, paths_of
 from chaincity.state.store import table_names
 from chaincity.state.tree import StateCorruption
 from tests.state.generation_checks import check_generations, tree_pages
@@ -199,3 +200,25 @@ def test_a_due_generation_counted_with_no_pages_is_corruption(store: LmdbStore) 
         txn.put(TABLES["due"], struct.pack(">Q", 0), b"")
     with store.read() as txn, pytest.raises(StateCorruption, match="version 0 lacks pages"):
         state.generations.to_refresh(txn, 1)
+
+
+@pytest.mark.skipif(_NATIVE is None, reason="the C routine is not built")
+def test_the_c_steps_of_counting_and_listing_match_the_python_ones() -> None:
+    assert _NATIVE is not None
+    native_count, native_paths = _NATIVE
+    rng = random.Random(4)
+    for _ in range(50):
+        generations = [struct.pack(">Q", rng.randrange(2**64)) for _ in range(rng.randrange(1, 6))]
+        keys = [
+            rng.choice(generations) + bytes(rng.randrange(16) for _ in range(rng.randrange(5)))
+            for _ in range(rng.choice([0, 1, 30, 500]))
+        ]
+        # Replaced pages come in runs of a generation, and a generation in several runs.
+        keys.sort(key=lambda key: key[8:])
+        assert native_count(keys) == count_generations(keys)
+        lists = [sorted(rng.sample(keys, len(keys) // 2)) for _ in range(rng.randrange(3))]
+        assert native_paths(lists) == paths_of(lists)
+    with pytest.raises(TypeError):
+        native_count([b"short"])
+    with pytest.raises(TypeError):
+        native_paths([[b"short"]])

@@ -1581,6 +1581,128 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(count_prefixes_doc,
+             "count_prefixes(keys, length)\n"
+             "--\n\n"
+             "collections.Counter(key[:length] for key in keys), as a dict; TypeError for a key\n"
+             "that is not bytes of at least `length` bytes.");
+
+static PyObject *count_prefixes(PyObject *module, PyObject *args) {
+    PyObject *keys_in;
+    Py_ssize_t length;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "On:count_prefixes", &keys_in, &length)) return NULL;
+    PyObject *keys = PySequence_Tuple(keys_in);
+    if (keys == NULL) return NULL;
+    PyObject *counts = PyDict_New();
+    const char *last = NULL; /* neighbouring keys often share a prefix: counted at once */
+    Py_ssize_t run = 0;
+    for (Py_ssize_t i = 0; counts != NULL && i <= PyTuple_GET_SIZE(keys); i++) {
+        PyObject *key = i < PyTuple_GET_SIZE(keys) ? PyTuple_GET_ITEM(keys, i) : NULL;
+        if (key != NULL && (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) < length)) {
+            PyErr_SetString(PyExc_TypeError, "count_prefixes: keys must be long enough bytes");
+            Py_CLEAR(counts);
+            break;
+        }
+        if (key != NULL && last != NULL && memcmp(PyBytes_AS_STRING(key), last, (size_t)length) == 0) {
+            run++;
+            continue;
+        }
+        if (last != NULL) { /* the run of `last` ends: add it */
+            PyObject *prefix = PyBytes_FromStringAndSize(last, length);
+            PyObject *before = prefix == NULL ? NULL : PyDict_GetItemWithError(counts, prefix);
+            PyObject *total = NULL;
+            if (prefix != NULL && !PyErr_Occurred()) {
+                Py_ssize_t sum = run;
+                if (before != NULL) sum += PyLong_AsSsize_t(before);
+                total = PyErr_Occurred() ? NULL : PyLong_FromSsize_t(sum);
+            }
+            int failed = total == NULL || PyDict_SetItem(counts, prefix, total) < 0;
+            Py_XDECREF(prefix);
+            Py_XDECREF(total);
+            if (failed) {
+                Py_CLEAR(counts);
+                break;
+            }
+        }
+        if (key != NULL) {
+            last = PyBytes_AS_STRING(key);
+            run = 1;
+        }
+    }
+    Py_DECREF(keys);
+    return counts;
+}
+
+PyDoc_STRVAR(sorted_suffixes_doc,
+             "sorted_suffixes(key_lists, offset)\n"
+             "--\n\n"
+             "sorted({key[offset:] for keys in key_lists for key in keys}); TypeError for a key\n"
+             "that is not bytes of at least `offset` bytes.");
+
+typedef struct {
+    const char *data;
+    Py_ssize_t length;
+} Suffix;
+
+static int compare_suffix(const void *a, const void *b) {
+    const Suffix *first = a, *second = b;
+    Py_ssize_t length = first->length < second->length ? first->length : second->length;
+    int order = memcmp(first->data, second->data, (size_t)length);
+    if (order != 0) return order;
+    return first->length < second->length ? -1 : first->length > second->length;
+}
+
+static PyObject *sorted_suffixes(PyObject *module, PyObject *args) {
+    PyObject *lists_in;
+    Py_ssize_t offset;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "On:sorted_suffixes", &lists_in, &offset)) return NULL;
+    PyObject *lists = PySequence_Tuple(lists_in);
+    if (lists == NULL) return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(lists), total = 0;
+    PyObject *copies = PyTuple_New(count), *result = NULL;
+    Suffix *all = NULL;
+    if (copies == NULL) goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *keys = PySequence_Tuple(PyTuple_GET_ITEM(lists, i));
+        if (keys == NULL) goto done;
+        PyTuple_SET_ITEM(copies, i, keys);
+        total += PyTuple_GET_SIZE(keys);
+    }
+    all = PyMem_New(Suffix, (size_t)(total ? total : 1));
+    if (all == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *keys = PyTuple_GET_ITEM(copies, i);
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(keys); j++, n++) {
+            PyObject *key = PyTuple_GET_ITEM(keys, j);
+            if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) < offset) {
+                PyErr_SetString(PyExc_TypeError, "sorted_suffixes: keys must be long enough bytes");
+                goto done;
+            }
+            all[n].data = PyBytes_AS_STRING(key) + offset;
+            all[n].length = PyBytes_GET_SIZE(key) - offset;
+        }
+    }
+    qsort(all, (size_t)total, sizeof(Suffix), compare_suffix);
+    result = PyList_New(0);
+    for (Py_ssize_t i = 0; result != NULL && i < total; i++) {
+        if (i > 0 && compare_suffix(&all[i - 1], &all[i]) == 0) continue;
+        PyObject *suffix = PyBytes_FromStringAndSize(all[i].data, all[i].length);
+        if (suffix == NULL || PyList_Append(result, suffix) < 0) Py_CLEAR(result);
+        Py_XDECREF(suffix);
+    }
+done:
+    PyMem_Free(all);
+    Py_XDECREF(copies);
+    Py_DECREF(lists);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS, apply_doc},
     {"digest", digest, METH_VARARGS, digest_doc},
@@ -1588,6 +1710,8 @@ static PyMethodDef methods[] = {
     {"collect", collect, METH_VARARGS, collect_doc},
     {"fresh_entries", fresh_entries, METH_VARARGS, fresh_entries_doc},
     {"merge_newest", merge_newest, METH_VARARGS, merge_newest_doc},
+    {"count_prefixes", count_prefixes, METH_VARARGS, count_prefixes_doc},
+    {"sorted_suffixes", sorted_suffixes, METH_VARARGS, sorted_suffixes_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 
 from chaincity.state.kv import ReadTxn, WriteTxn
@@ -51,6 +51,40 @@ _GENERATION = itemgetter(slice(0, _U64.size))  # a node key's generation (its be
 _PATH = itemgetter(slice(_U64.size, None))  # a node key's path
 _FIRST_KEY = b"generations_from"
 _TOTALS_KEY = b"generation_totals"
+
+
+def count_generations(replaced: Sequence[bytes]) -> dict[bytes, int]:
+    """How many of the ``replaced`` node keys each generation (be64 prefix) has."""
+    return dict(Counter(map(_GENERATION, replaced)))
+
+
+def paths_of(key_lists: Sequence[Sequence[bytes]]) -> list[bytes]:
+    """The paths of the node keys in ``key_lists``, sorted, each once."""
+    return sorted({_PATH(key) for keys in key_lists for key in keys})
+
+
+def _find_native() -> (
+    tuple[
+        Callable[[Sequence[bytes]], dict[bytes, int]],
+        Callable[[Sequence[Sequence[bytes]]], list[bytes]],
+    ]
+    | None
+):
+    """The same two steps in C (_treecore.c), where built; the ones above are the reference."""
+    try:
+        from chaincity.state._treecore import count_prefixes, sorted_suffixes
+    except ImportError:
+        return None
+    size = _U64.size
+    return (
+        lambda replaced: count_prefixes(replaced, size),
+        lambda key_lists: sorted_suffixes(key_lists, size),
+    )
+
+
+_NATIVE = _find_native()
+_count_generations = count_generations if _NATIVE is None else _NATIVE[0]
+_paths_of = paths_of if _NATIVE is None else _NATIVE[1]
 
 
 class Generations:
@@ -121,7 +155,7 @@ class Generations:
                 break
             chosen.append((key, written))
         nodes = self._tables["nodes"]
-        paths: list[bytes] = []
+        key_lists: list[list[bytes]] = []
         for prefix, written in chosen:
             # A counted generation is deleted only whole: its range holds every page it
             # wrote, so the first `written` keys from its start are exactly its pages.
@@ -130,10 +164,8 @@ class Generations:
             if not keys or len(keys) != written or keys[0][:8] != prefix or keys[-1][:8] != prefix:
                 version = _U64.unpack(prefix)[0]
                 raise StateCorruption(f"version {version} lacks pages it counts as written")
-            paths += map(_PATH, keys)
-        if len(chosen) > 1:
-            paths = sorted(set(paths))
-        return [_U64.unpack(prefix)[0] for prefix, _written in chosen], paths
+            key_lists.append(keys)
+        return [_U64.unpack(prefix)[0] for prefix, _written in chosen], _paths_of(key_lists)
 
     def uncounted(self, replaced: Sequence[bytes]) -> list[bytes]:
         """The replaced node keys of pages written before generations were counted."""
@@ -154,7 +186,7 @@ class Generations:
             written_total += written
             live_total += written
         first = self._first_key
-        for prefix, count in Counter(map(_GENERATION, replaced)).items():
+        for prefix, count in _count_generations(replaced).items():
             if prefix < first:
                 continue
             live, total, before = self._counts(txn, prefix)
