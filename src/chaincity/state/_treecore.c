@@ -1482,6 +1482,27 @@ PyDoc_STRVAR(merge_newest_doc,
              "hash: (key hash, value) of the entries 0x01 + value, the key hashes of the\n"
              "entries 0x00, and (key hash, entry) of the first other entry, or None.");
 
+/* A private tuple of private tuples of `lists` (a sequence of sequences), and the number
+ * of their items in `total`: what the caller points into stays alive whatever code runs. */
+static PyObject *nested_tuples(PyObject *lists, Py_ssize_t *total) {
+    PyObject *outer = PySequence_Tuple(lists);
+    if (outer == NULL) return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(outer);
+    PyObject *copies = PyTuple_New(count);
+    *total = 0;
+    for (Py_ssize_t i = 0; copies != NULL && i < count; i++) {
+        PyObject *inner = PySequence_Tuple(PyTuple_GET_ITEM(outer, i));
+        if (inner == NULL) {
+            Py_CLEAR(copies);
+            break;
+        }
+        PyTuple_SET_ITEM(copies, i, inner);
+        *total += PyTuple_GET_SIZE(inner);
+    }
+    Py_DECREF(outer);
+    return copies;
+}
+
 typedef struct {
     const char *key_hash;
     Py_ssize_t length;
@@ -1507,20 +1528,13 @@ static PyObject *merge_newest(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "merge_newest: offset must be >= 0");
         return NULL;
     }
-    /* Private tuples of the runs and their items: what is pointed into stays alive. */
-    PyObject *runs = PySequence_Tuple(runs_in);
-    if (runs == NULL) return NULL;
-    Py_ssize_t run_count = PyTuple_GET_SIZE(runs), total = 0;
-    PyObject *copies = PyTuple_New(run_count);
+    Py_ssize_t total;
+    PyObject *copies = nested_tuples(runs_in, &total);
+    if (copies == NULL) return NULL;
+    Py_ssize_t run_count = PyTuple_GET_SIZE(copies);
     PyObject *puts = PyList_New(0), *deletes = PyList_New(0), *bad = NULL, *result = NULL;
     Fresh *all = NULL;
-    if (copies == NULL || puts == NULL || deletes == NULL) goto done;
-    for (Py_ssize_t r = 0; r < run_count; r++) {
-        PyObject *run = PySequence_Tuple(PyTuple_GET_ITEM(runs, r));
-        if (run == NULL) goto done;
-        PyTuple_SET_ITEM(copies, r, run);
-        total += PyTuple_GET_SIZE(run);
-    }
+    if (puts == NULL || deletes == NULL) goto done;
     all = PyMem_New(Fresh, (size_t)(total ? total : 1));
     if (all == NULL) {
         PyErr_NoMemory();
@@ -1576,8 +1590,7 @@ done:
     Py_XDECREF(bad);
     Py_XDECREF(puts);
     Py_XDECREF(deletes);
-    Py_XDECREF(copies);
-    Py_DECREF(runs);
+    Py_DECREF(copies);
     return result;
 }
 
@@ -1658,19 +1671,11 @@ static PyObject *sorted_suffixes(PyObject *module, PyObject *args) {
     Py_ssize_t offset;
     (void)module;
     if (!PyArg_ParseTuple(args, "On:sorted_suffixes", &lists_in, &offset)) return NULL;
-    PyObject *lists = PySequence_Tuple(lists_in);
-    if (lists == NULL) return NULL;
-    Py_ssize_t count = PyTuple_GET_SIZE(lists), total = 0;
-    PyObject *copies = PyTuple_New(count), *result = NULL;
-    Suffix *all = NULL;
-    if (copies == NULL) goto done;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *keys = PySequence_Tuple(PyTuple_GET_ITEM(lists, i));
-        if (keys == NULL) goto done;
-        PyTuple_SET_ITEM(copies, i, keys);
-        total += PyTuple_GET_SIZE(keys);
-    }
-    all = PyMem_New(Suffix, (size_t)(total ? total : 1));
+    Py_ssize_t total;
+    PyObject *copies = nested_tuples(lists_in, &total), *result = NULL;
+    if (copies == NULL) return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(copies);
+    Suffix *all = PyMem_New(Suffix, (size_t)(total ? total : 1));
     if (all == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -1698,8 +1703,7 @@ static PyObject *sorted_suffixes(PyObject *module, PyObject *args) {
     }
 done:
     PyMem_Free(all);
-    Py_XDECREF(copies);
-    Py_DECREF(lists);
+    Py_DECREF(copies);
     return result;
 }
 
