@@ -25,13 +25,20 @@
  * ctor(data).digest() through the C API, with no Python frame in between;
  * otherwise the suite's callable.
  *
+ * Beside it, the loops of preparing and writing a version that cost most in Python,
+ * each with its Python steps as the reference: collect (store.py's _collect),
+ * fresh_entries and merge_newest (values.py's merge), count_prefixes and
+ * sorted_suffixes (generations.py's counts and refresh paths).
+ *
  * Rules of this file:
  * - every byte that comes from outside (a fetched page, a change, a hash) is
  *   length-checked before it is read; a malformed page raises StateCorruption;
  * - an exception from fetch or hash_fn propagates unchanged;
  * - recursion is bounded by the page depth (64 pages for 256-bit hashes), and a
  *   bucket's hash by its number of keys;
- * - nothing is global but the module definition: a call owns all its memory.
+ * - nothing is global but the module definition: a call owns all its memory;
+ * - what a call points into is held in private tuples of its arguments, so code the
+ *   call runs (a lookup, a hash) cannot free it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1722,7 +1729,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef treecore_module = {
     PyModuleDef_HEAD_INIT,
     "_treecore",
-    "The state tree update of one version, in C (writer.py's TreeWriter is the reference).",
+    "The state tree update of one version, and the costliest loops of preparing and writing\n"
+    "it, in C (the Python steps are the reference: see _treecore.c).",
     0,
     methods,
     NULL,
