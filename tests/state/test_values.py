@@ -19,7 +19,7 @@ from chaincity.state.values import (
     MERGE_SPAN,
     NATIVE_MERGE,
     U64_MAX,
-    _newest,
+    newest_entries,
 )
 from tests.state.test_native import SHA
 
@@ -262,7 +262,7 @@ def test_the_c_steps_of_merging_match_the_python_ones() -> None:
             for r in range(rng.randrange(5))
         ]
         overlap += sum(map(len, runs)) - len({key[8:] for run in runs for key, _entry in run})
-        assert merge_newest(runs, 8) == (*_newest(runs), None)
+        assert merge_newest(runs, 8) == (*newest_entries(runs), None)
     assert overlap > 200
 
 
@@ -277,7 +277,7 @@ def test_a_malformed_fresh_entry_is_found_by_both_merges(entry: bytes) -> None:
     _puts, _deletes, bad = NATIVE_MERGE[1](runs, 8)
     assert bad == (b"b", entry)
     with pytest.raises(StateCorruption, match="malformed fresh value of key hash 62"):
-        _newest(runs)
+        newest_entries(runs)
     with pytest.raises(TypeError):
         NATIVE_MERGE[1]([[(b"short", b"\x00")]], 8)
     with pytest.raises(TypeError):

@@ -474,7 +474,7 @@ class AuthenticatedState:
     def prepare(self, view: Overlay) -> StateUpdate:
         """The update that commits ``view`` as the next version (cached on the view)."""
         if view.base_version != self.tip_version:
-            raise StateConflict(f"view built on {view.base_version}, latest is {self.tip_version}")
+            raise StateConflict(f"view built on {view.base_version}, the tip is {self.tip_version}")
         cached = view.prepared()
         if cached is not None:
             return cached

@@ -81,7 +81,6 @@ U64_MAX = 2**64 - 1
 # space (a slice: four values of the key hash's first byte).
 MERGE_SPAN = 64
 SLICE_SHIFT = 2
-_SLICE_SHIFT = SLICE_SHIFT
 
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
@@ -148,7 +147,7 @@ class Pending:
                 pending.merged(replayed)
                 replayed += 1
             key_hash = key[_U64.size :]
-            pending._slices[key_hash[0] >> _SLICE_SHIFT][key_hash] = version
+            pending._slices[key_hash[0] >> SLICE_SHIFT][key_hash] = version
         if replayed is not None and latest is not None:
             for version in range(replayed, latest + 1):
                 pending.merged(version)
@@ -161,7 +160,7 @@ class Pending:
         return self._slices
 
     def version_of(self, key_hash: bytes) -> int | None:
-        return self._slices[key_hash[0] >> _SLICE_SHIFT].get(key_hash)
+        return self._slices[key_hash[0] >> SLICE_SHIFT].get(key_hash)
 
     def record(self, version: int, key_hashes: list[bytes]) -> None:
         """``version`` committed: it changed ``key_hashes`` (sorted) and merged its slice."""
@@ -185,9 +184,9 @@ class Pending:
 
 
 # Above every key hash of a slice (the first of the next), and the slice's first.
-_SLICE_ENDS = [bytes(((part + 1) << _SLICE_SHIFT,)) for part in range(MERGE_SPAN - 1)]
+_SLICE_ENDS = [bytes(((part + 1) << SLICE_SHIFT,)) for part in range(MERGE_SPAN - 1)]
 _SLICE_ENDS.append(b"\xff" * 65)
-_SLICE_STARTS = [bytes((part << _SLICE_SHIFT,)) for part in range(MERGE_SPAN)]
+_SLICE_STARTS = [bytes((part << SLICE_SHIFT,)) for part in range(MERGE_SPAN)]
 
 
 def merge(
@@ -227,7 +226,7 @@ def merge(
         if bad is not None:
             decode_entry(bad[1], "fresh value of key hash", bad[0])  # raises
     else:
-        puts, deletes = _newest(runs)
+        puts, deletes = newest_entries(runs)
     txn.put_many(tables["latest"], puts)
     txn.delete_many(tables["latest"], deletes)
     first_kept = version - MERGE_SPAN + 2
@@ -235,7 +234,7 @@ def merge(
         txn.delete_between(fresh, _U64.pack(0), _U64.pack(first_kept))
 
 
-def _newest(
+def newest_entries(
     runs: list[list[tuple[bytes, bytes]]],
 ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
     """(puts, deletes) of the newest entry of each key hash over ``runs`` (oldest first)."""
