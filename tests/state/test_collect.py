@@ -150,7 +150,7 @@ def test_a_missing_fresh_entry_raises_the_same_corruption(state: AuthenticatedSt
     assert native[0] is StateCorruption and "is missing" in native[1]
 
 
-def test_errors_from_lookups_propagate(state: AuthenticatedState) -> None:
+def test_a_dict_subclass_of_reads_is_read_as_a_dict(state: AuthenticatedState) -> None:
     class Failing(dict[bytes, Any]):
         def __missing__(self, key: bytes) -> Any:
             raise KeyError(key)
@@ -158,6 +158,25 @@ def test_errors_from_lookups_propagate(state: AuthenticatedState) -> None:
     known: dict[bytes, bytes | None] = Failing()
     native, python = _both(state, [(b"k1", b"1")], known)
     assert native == python  # a dict subclass is copied, and read as a dict
+
+
+def test_an_error_from_a_lookup_propagates_unchanged() -> None:
+    assert NATIVE_COLLECT is not None
+
+    class Broken(Exception):
+        pass
+
+    def get_latest(found: bytes) -> bytes | None:
+        raise Broken(found)
+
+    slices: list[dict[bytes, int]] = [{} for _ in range(64)]
+    with pytest.raises(Broken) as raised:
+        NATIVE_COLLECT(
+            [(b"k1", b"1")], {}, {}, slices, 2, get_latest, get_latest, 8, True, "SHA256",
+            KEY_SIZE_MAX, VALUE_SIZE_MAX, lambda key: None, lambda value: None,
+            lambda raw, found, version: raw, StateError,
+        )  # fmt: skip
+    assert raised.value.args == (SHA.hash(b"k1"),)
 
 
 def test_collect_leaks_neither_references_nor_memory(state: AuthenticatedState) -> None:

@@ -138,6 +138,11 @@ static int bit_count(unsigned mask) {
     return count;
 }
 
+/* be64(value) into out[0..8). */
+static void put_be64(unsigned char *out, unsigned long long value) {
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(value >> (56 - 8 * i));
+}
+
 /* Two keys or more below (or one child page): the position's hash is stored. */
 static int is_many(const Page *pg, int position) {
     unsigned mask = pg->occupied & RANGE[position];
@@ -821,7 +826,7 @@ static int read_refresh_versions(Writer *w, PyObject *versions_in) {
             return -1;
         }
         unsigned char be[8];
-        for (int b = 0; b < 8; b++) be[b] = (unsigned char)(version >> (56 - 8 * b));
+        put_be64(be, version);
         /* Insertion into the sorted array: a handful of versions at most. */
         int at = w->refresh_count;
         while (at > 0 && memcmp(w->refresh_versions[at - 1], be, 8) > 0) {
@@ -882,7 +887,7 @@ static int update_root(Writer *w, PyObject *root_version, const Change *changes,
         unsigned long long version = PyLong_AsUnsignedLongLong(root_version);
         if (version == (unsigned long long)-1 && PyErr_Occurred()) return -1;
         unsigned char reference[8];
-        for (int i = 0; i < 8; i++) reference[i] = (unsigned char)(version >> (56 - 8 * i));
+        put_be64(reference, version);
         key = fetch_page(w, reference, 0);
         if (key == NULL) return -1;
         order = refresh_order(w, reference);
@@ -970,7 +975,7 @@ static int init_writer(Writer *w, PyObject *fetch, PyObject *hash_fn, PyObject *
     w->hs = hash_size;
     /* A page's nibble must lie inside the key hash. */
     w->depth_max = 2 * hash_size < DEPTH_MAX ? (int)(2 * hash_size) : DEPTH_MAX;
-    for (int i = 0; i < 8; i++) w->version[i] = (unsigned char)(version >> (56 - 8 * i));
+    put_be64(w->version, version);
     PyObject *tree = PyImport_ImportModule("chaincity.state.tree");
     if (tree == NULL) return -1;
     w->corruption = PyObject_GetAttrString(tree, "StateCorruption");
@@ -1158,6 +1163,17 @@ static PyObject *digests(PyObject *module, PyObject *args) {
 #endif
 }
 
+/* 0x00, or 0x01 + value: a new reference. */
+static PyObject *fresh_entry(PyObject *value) {
+    if (value == Py_None) return PyBytes_FromStringAndSize("\x00", 1);
+    PyObject *entry = PyBytes_FromStringAndSize(NULL, 1 + PyBytes_GET_SIZE(value));
+    if (entry == NULL) return NULL;
+    PyBytes_AS_STRING(entry)[0] = 1;
+    memcpy(PyBytes_AS_STRING(entry) + 1, PyBytes_AS_STRING(value),
+           (size_t)PyBytes_GET_SIZE(value));
+    return entry;
+}
+
 PyDoc_STRVAR(collect_doc,
              "collect(items, known, unstored, slices, slice_shift, get_latest, get_fresh,\n"
              " version, has_base, digest_name, key_max, value_max, check_key, check_value,\n"
@@ -1229,7 +1245,7 @@ static PyObject *old_value(PyObject *key, PyObject *key_hash, PyObject *known, P
     PyObject *fresh_key = PyBytes_FromStringAndSize(NULL, 8 + hs);
     if (fresh_key == NULL) return NULL;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(fresh_key);
-    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(version >> (56 - 8 * i));
+    put_be64(out, version);
     memcpy(out + 8, PyBytes_AS_STRING(key_hash), (size_t)hs);
     Py_INCREF(since); /* get_fresh may run any code, even change the index */
     PyObject *raw = PyObject_CallOneArg(get_fresh, fresh_key);
@@ -1252,18 +1268,10 @@ static PyObject *history_entry(const unsigned char *prefix, PyObject *key, PyObj
     out[8] = (unsigned char)(length >> 8);
     out[9] = (unsigned char)length;
     memcpy(out + 10, PyBytes_AS_STRING(key), (size_t)length);
-    if (old == Py_None) {
-        entry = PyBytes_FromStringAndSize("\x00", 1);
-    } else if (!PyBytes_Check(old)) {
+    if (old != Py_None && !PyBytes_Check(old))
         PyErr_SetString(PyExc_TypeError, "collect: a stored value is not bytes");
-    } else {
-        entry = PyBytes_FromStringAndSize(NULL, 1 + PyBytes_GET_SIZE(old));
-        if (entry != NULL) {
-            PyBytes_AS_STRING(entry)[0] = 1;
-            memcpy(PyBytes_AS_STRING(entry) + 1, PyBytes_AS_STRING(old),
-                   (size_t)PyBytes_GET_SIZE(old));
-        }
-    }
+    else
+        entry = fresh_entry(old); /* the same encoding as a fresh entry */
     PyObject *pair = entry == NULL ? NULL : PyTuple_Pack(2, entry_key, entry);
     Py_DECREF(entry_key);
     Py_XDECREF(entry);
@@ -1308,7 +1316,7 @@ static PyObject *collect(PyObject *module, PyObject *args) {
     PyObject *result = NULL;
     Py_ssize_t paired = 0, changes = 0;
     unsigned char prefix[8];
-    for (int i = 0; i < 8; i++) prefix[i] = (unsigned char)(version >> (56 - 8 * i));
+    put_be64(prefix, version);
     if (pairs == NULL || changed == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -1430,17 +1438,6 @@ PyDoc_STRVAR(fresh_entries_doc,
              "None else 0x01 + value) for key hash, value in values]. TypeError for a pair\n"
              "that is not (bytes, bytes or None).");
 
-/* 0x00, or 0x01 + value: a new reference. */
-static PyObject *fresh_entry(PyObject *value) {
-    if (value == Py_None) return PyBytes_FromStringAndSize("\x00", 1);
-    PyObject *entry = PyBytes_FromStringAndSize(NULL, 1 + PyBytes_GET_SIZE(value));
-    if (entry == NULL) return NULL;
-    PyBytes_AS_STRING(entry)[0] = 1;
-    memcpy(PyBytes_AS_STRING(entry) + 1, PyBytes_AS_STRING(value),
-           (size_t)PyBytes_GET_SIZE(value));
-    return entry;
-}
-
 static PyObject *fresh_entries(PyObject *module, PyObject *args) {
     unsigned long long version;
     PyObject *values_in;
@@ -1463,7 +1460,7 @@ static PyObject *fresh_entries(PyObject *module, PyObject *args) {
         key = PyBytes_FromStringAndSize(NULL, 8 + PyBytes_GET_SIZE(key_hash));
         if (key != NULL) {
             unsigned char *out = (unsigned char *)PyBytes_AS_STRING(key);
-            for (int b = 0; b < 8; b++) out[b] = (unsigned char)(version >> (56 - 8 * b));
+            put_be64(out, version);
             memcpy(out + 8, PyBytes_AS_STRING(key_hash), (size_t)PyBytes_GET_SIZE(key_hash));
             entry = fresh_entry(value);
         }
@@ -1510,19 +1507,30 @@ static PyObject *nested_tuples(PyObject *lists, Py_ssize_t *total) {
     return copies;
 }
 
+/* Bytes compared as Python compares them: the common part, then the shorter first. */
 typedef struct {
-    const char *key_hash;
+    const char *data;
     Py_ssize_t length;
+} Suffix;
+
+static int compare_suffix(const void *a, const void *b) {
+    const Suffix *first = a, *second = b;
+    Py_ssize_t length = first->length < second->length ? first->length : second->length;
+    int order = memcmp(first->data, second->data, (size_t)length);
+    if (order != 0) return order;
+    return first->length < second->length ? -1 : first->length > second->length;
+}
+
+typedef struct {
+    Suffix key_hash;  /* its bytes within the fresh key */
     Py_ssize_t order; /* runs in order, then items: later is newer */
     PyObject *entry;  /* borrowed from the private tuples */
 } Fresh;
 
 static int compare_fresh(const void *a, const void *b) {
     const Fresh *first = a, *second = b;
-    Py_ssize_t length = first->length < second->length ? first->length : second->length;
-    int order = memcmp(first->key_hash, second->key_hash, (size_t)length);
+    int order = compare_suffix(&first->key_hash, &second->key_hash);
     if (order != 0) return order;
-    if (first->length != second->length) return first->length < second->length ? -1 : 1;
     return first->order < second->order ? -1 : first->order > second->order;
 }
 
@@ -1560,21 +1568,20 @@ static PyObject *merge_newest(PyObject *module, PyObject *args) {
                                 "merge_newest: runs of (key longer than offset, entry) bytes");
                 goto done;
             }
-            all[n].key_hash = PyBytes_AS_STRING(key) + offset;
-            all[n].length = PyBytes_GET_SIZE(key) - offset;
+            all[n].key_hash.data = PyBytes_AS_STRING(key) + offset;
+            all[n].key_hash.length = PyBytes_GET_SIZE(key) - offset;
             all[n].order = n;
             all[n].entry = entry;
         }
     }
     qsort(all, (size_t)total, sizeof(Fresh), compare_fresh);
     for (Py_ssize_t i = 0; i < total; i++) {
-        if (i + 1 < total && all[i + 1].length == all[i].length &&
-            memcmp(all[i + 1].key_hash, all[i].key_hash, (size_t)all[i].length) == 0)
+        if (i + 1 < total && compare_suffix(&all[i + 1].key_hash, &all[i].key_hash) == 0)
             continue; /* a newer entry of the same key follows */
         PyObject *entry = all[i].entry;
         const char *raw = PyBytes_AS_STRING(entry);
         Py_ssize_t size = PyBytes_GET_SIZE(entry);
-        PyObject *key_hash = PyBytes_FromStringAndSize(all[i].key_hash, all[i].length);
+        PyObject *key_hash = PyBytes_FromStringAndSize(all[i].key_hash.data, all[i].key_hash.length);
         if (key_hash == NULL) goto done;
         int failed;
         if (size >= 1 && raw[0] == 1) {
@@ -1659,19 +1666,6 @@ PyDoc_STRVAR(sorted_suffixes_doc,
              "--\n\n"
              "sorted({key[offset:] for keys in key_lists for key in keys}); TypeError for a key\n"
              "that is not bytes of at least `offset` bytes.");
-
-typedef struct {
-    const char *data;
-    Py_ssize_t length;
-} Suffix;
-
-static int compare_suffix(const void *a, const void *b) {
-    const Suffix *first = a, *second = b;
-    Py_ssize_t length = first->length < second->length ? first->length : second->length;
-    int order = memcmp(first->data, second->data, (size_t)length);
-    if (order != 0) return order;
-    return first->length < second->length ? -1 : first->length > second->length;
-}
 
 static PyObject *sorted_suffixes(PyObject *module, PyObject *args) {
     PyObject *lists_in;
