@@ -666,12 +666,9 @@ class AuthenticatedState:
     ) -> None:
         hasher = self._hasher
         get_page = txn.getter(self._tables["nodes"])  # None for a missing page: corruption
-        if behind is not None:  # its pages are not in the store yet
-            written, committed = dict(behind.pages).get, get_page
-
-            def get_page(node_key: bytes) -> bytes | None:
-                return written(node_key) or committed(node_key)  # (no page is empty)
-
+        # The pages of the version committing behind are not in the store yet: the C
+        # routine looks in them first, with no Python frame per page.
+        written = None if behind is None else dict(behind.pages)
         root_hash, pages, stale = native(
             changes,
             None if root is None else root.version,
@@ -684,7 +681,7 @@ class AuthenticatedState:
             hasher.hash_ctor,
             refreshed,
             refreshes,
-            None,
+            written,
             self._digest_name,
         )
         update.root, update.pages = root_hash, pages
