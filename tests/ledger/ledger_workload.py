@@ -33,6 +33,8 @@ def next_commit(ledger: Ledger) -> tuple[Block, list[Receipt], StateUpdate, byte
         names.put(b"k%d" % ((height * 7 + i) % 97), b"v%d-%d" % (height, i))
     if height % 3 == 0:
         names.delete(b"k%d" % (height % 97))
+    if height == 0:
+        names.put(b"first", b"written once")  # merged, then never in a fresh entry again
     update = ledger.state.prepare(view)
     txs = tuple(b"tx-%d-%d" % (height, i) for i in range(TXS_PER_BLOCK))
     header = BlockHeader(

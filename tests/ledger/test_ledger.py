@@ -130,8 +130,8 @@ def test_startup_detects_a_tampered_state_root(data_dir: Path) -> None:
 def test_check_finds_a_tampered_value_and_a_broken_link(data_dir: Path, where: str) -> None:
     """A value not yet merged (fresh) or merged (latest) is changed on disk."""
     store = open_store(str(data_dir), durable=False)
-    ledger = Ledger.open(store, SUITE, CHAIN)
-    heights = 4 if where == "fresh" else MERGE_SPAN + 4  # long enough to merge some
+    ledger = Ledger.open(store, SUITE, CHAIN, window=4)
+    heights = 4 if where == "fresh" else MERGE_SPAN + 8  # long enough to merge some
     for _ in range(heights):
         commit_next(ledger)
     last = heights - 1

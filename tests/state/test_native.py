@@ -96,7 +96,6 @@ def _same_update(native: StateUpdate, python: StateUpdate) -> None:
     assert native.root_page_version == python.root_page_version
     assert native.pages == python.pages
     assert native.stale.nodes == python.stale.nodes
-    assert native.history == python.history
     assert native.values == python.values
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from chaincity.crypto import get_suite
-from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, StateVersionError
+from chaincity.state import (
+    AuthenticatedState,
+    LmdbConfig,
+    LmdbStore,
+    StateVersionError,
+    compute_root,
+)
 from chaincity.state.kv import KVStore, ReadTxn, WriteTxn
 from chaincity.state.tree import StateCorruption
 
@@ -197,17 +203,16 @@ def test_a_failed_read_releases_the_snapshot(store: CountingStore) -> None:
     _commit(state, {b"a": b"1"})
     _commit(state, {b"a": b"2"})
     assert state.get(b"a", 0) == b"1"
-    history = state.tables["history"]
+    fresh = state.tables["fresh"]
     with store.write() as txn:  # a damaged entry: neither present nor absent
-        key, _raw = next(iter(txn.scan(history)))
-        txn.put(history, key, b"\x07")
+        txn.put(fresh, bytes(8) + SUITE.hash(b"a"), b"\x07")
     state.close()
     with pytest.raises(StateCorruption):
         state.get(b"a", 0)
     assert store.open_now == 0 and not state.snapshot_open
 
 
-def test_prepare_does_not_look_up_again_what_the_overlay_read(store: CountingStore) -> None:
+def test_prepare_looks_up_no_value(store: CountingStore) -> None:
     state = AuthenticatedState(store, SUITE, window=4)
     _commit(state, {bytes([i]): b"v" for i in range(20)})
     view = state.overlay()
@@ -215,15 +220,14 @@ def test_prepare_does_not_look_up_again_what_the_overlay_read(store: CountingSto
         assert view.get(bytes([i])) == (b"v" if i < 20 else None)
         view.put(bytes([i]), b"w")
     assert view.get(b"\x0a") == b"w"
-    view.put(b"\x03", b"unread")  # written blind: looked up at prepare
+    view.put(b"\x03", b"unread")  # written blind
     reads = store.value_reads
     update = state.prepare(view)
-    assert store.value_reads == reads + 1
-    assert len(update.history) == 21  # what each changed key was, from the reads
+    assert store.value_reads == reads
     expected = state.prepare_changes(0, view.changes())
+    assert store.value_reads == reads
     assert expected.root == update.root
     assert sorted(expected.values) == sorted(update.values)
-    assert sorted(expected.history) == sorted(update.history)
     state.commit(update)
     assert state.get(b"\x0a") == b"w" and state.get(b"\x03") == b"unread"
 
@@ -239,7 +243,7 @@ def test_repeated_overlay_reads_look_up_once(store: CountingStore) -> None:
     assert store.value_reads == reads + 2
 
 
-def test_remembered_entries_serve_deletes_and_unchanged_values(store: CountingStore) -> None:
+def test_deletes_and_unchanged_values_keep_the_root_of_the_values(store: CountingStore) -> None:
     state = AuthenticatedState(store, SUITE, window=4)
     _commit(state, {b"a": b"1", b"b": b"2", b"c": b"3"})
     _commit(state, {b"a": None, b"b": b"22"})  # a tombstone and a second entry
@@ -247,14 +251,14 @@ def test_remembered_entries_serve_deletes_and_unchanged_values(store: CountingSt
     for key in (b"a", b"b", b"c", b"d"):
         view.get(key)
     view.put(b"a", b"back")  # over a tombstone
-    view.put(b"b", b"22")  # unchanged: no new entry
+    view.put(b"b", b"22")  # unchanged: its leaf rewritten as it was
     view.put(b"c", None)  # deleted after a read
     view.put(b"d", None)  # deleting an absent key
     update = state.prepare(view)
     expected = state.prepare_changes(1, view.changes())
-    assert update.root == expected.root
+    assert update.root == expected.root == compute_root(SUITE, {b"b": b"22", b"a": b"back"})
     assert sorted(update.values) == sorted(expected.values)
-    assert sorted(update.history) == sorted(expected.history)
-    assert update.changed_keys == expected.changed_keys == 2  # a and c
+    assert update.changed_keys == expected.changed_keys == 4  # nothing is looked up
     state.commit(update)
     assert [state.get(k) for k in (b"a", b"b", b"c", b"d")] == [b"back", b"22", None, None]
+    assert [state.get(k, 1) for k in (b"a", b"b", b"c", b"d")] == [None, b"22", b"3", None]

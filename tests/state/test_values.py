@@ -1,5 +1,5 @@
-"""Values: the latest version's table, the history of what versions replaced, and
-the conversion of stores that kept the layout before."""
+"""Values: the merged table and the fresh entries, reads of every retained version,
+and the conversion of stores that kept the layouts before."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from chaincity.state import AuthenticatedState, LmdbConfig, LmdbStore, compute_r
 from chaincity.state.store import StateError, table_names
 from chaincity.state.tree import StateCorruption
 from chaincity.state.values import (
+    LAYOUT,
     LAYOUT_CURRENT,
     LAYOUT_KEY,
+    LAYOUT_MERGED,
+    MERGE_MARKS_KEY,
     MERGE_SPAN,
     NATIVE_MERGE,
     U64_MAX,
@@ -47,7 +50,7 @@ def _versions(
     for round_no in range(rounds):
         changes: dict[bytes, bytes | None] = {}
         for key in rng.sample(KEYS, 8):
-            changes[key] = None if rng.random() < 0.3 else b"v%d" % round_no
+            changes[key] = None if rng.random() < 0.3 else b"v%d.%d" % (seed, round_no)
         for key, value in changes.items():
             if value is None:
                 model.pop(key, None)
@@ -73,17 +76,26 @@ def test_reads_of_every_retained_version(store: LmdbStore) -> None:
     assert state.root() == compute_root(SHA, models[-1])
 
 
-def test_history_is_dropped_once_no_retained_version_reads_it(store: LmdbStore) -> None:
+def test_merged_values_are_no_newer_than_the_oldest_retained_version(store: LmdbStore) -> None:
     state = AuthenticatedState(store, SHA, window=WINDOW)
-    _versions(state, 30, seed=2)
-    oldest = state.oldest_version
-    assert oldest == 30 - WINDOW
+    models = _versions(state, MERGE_SPAN + 30, seed=2)
+    latest = len(models) - 1
+    assert state.oldest_version == latest - WINDOW + 1
     with store.read() as txn:
-        versions = {struct.unpack_from(">Q", k)[0] for k, _ in txn.scan(TABLES["history"])}
-        latest = {k for k, _ in state.latest_items(txn)}
-    # History of version v serves reads before v: those of versions up to oldest go.
-    assert versions and min(versions) > oldest
-    assert latest == {SHA.hash(k) for k in KEYS if state.get(k) is not None}
+        versions = {struct.unpack_from(">Q", k)[0] for k, _ in txn.scan(TABLES["fresh"])}
+        merged = dict(txn.scan(TABLES["latest"]))
+        assert not any(True for _ in txn.scan(TABLES["history"]))
+        items = {k for k, _ in state.latest_items(txn)}
+    # Every version since the horizon is still in fresh entries; those every slice
+    # merged are gone.
+    assert set(range(latest - WINDOW + 1, latest + 1)) <= versions
+    assert min(versions) >= latest - MERGE_SPAN - WINDOW + 2
+    # Each merged value is one a key had at a version before the oldest retained.
+    for key in KEYS:
+        if SHA.hash(key) in merged:
+            value = merged[SHA.hash(key)]
+            assert any(models[v].get(key) == value for v in range(latest - WINDOW + 1))
+    assert items == {SHA.hash(k) for k in KEYS if state.get(k) is not None}
 
 
 def _to_legacy(store: LmdbStore, models: list[dict[bytes, bytes]], oldest: int) -> None:
@@ -187,6 +199,80 @@ def test_a_store_keeping_values_by_key_is_converted_on_open(store: LmdbStore) ->
     assert state.root() == compute_root(SHA, models[-1])
 
 
+def _to_layout_merged(store: LmdbStore, models: list[dict[bytes, bytes]]) -> None:
+    """Rewrite the values as layout 2 kept them: ``latest`` merged whatever the window,
+    some changes still fresh, and a history of what versions replaced."""
+    latest = len(models) - 1
+    newest, before = models[-1], models[-2]
+    fresh_keys = sorted(
+        set(newest) ^ set(before) | {k for k in newest if k in before and newest[k] != before[k]}
+    )
+    assert fresh_keys
+    with store.write() as txn:
+        for table in ("latest", "fresh", "history"):
+            txn.delete_between(TABLES[table], b"", b"\xff" * 300)
+        txn.delete(TABLES["meta"], MERGE_MARKS_KEY)
+        # The keys the last version changed are fresh (an older entry of each too);
+        # `latest` has what they were before, the rest as they are.
+        txn.put_many(TABLES["latest"], sorted((SHA.hash(k), v) for k, v in before.items()))
+        for version, model in ((latest - 1, before), (latest, newest)):
+            prefix = struct.pack(">Q", version)
+            entries = [
+                (prefix + SHA.hash(k), b"\x01" + model[k] if k in model else b"\x00")
+                for k in fresh_keys
+            ]
+            txn.put_many(TABLES["fresh"], sorted(entries))
+        txn.put(TABLES["history"], struct.pack(">QH", latest, 2) + b"k0", b"\x01old")
+        txn.put(TABLES["meta"], LAYOUT_KEY, LAYOUT_MERGED)
+
+
+def test_a_store_merging_at_once_is_converted_on_open(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    models = _versions(state, 12, seed=13)
+    state.close()
+    _to_layout_merged(store, models)
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    latest = len(models) - 1
+    assert state.oldest_version == latest  # what versions before had is gone
+    with store.read() as txn:
+        for table in ("fresh", "history"):
+            assert not any(True for _ in txn.scan(TABLES[table]))
+        assert txn.get(TABLES["meta"], LAYOUT_KEY) == LAYOUT
+        assert dict(txn.scan(TABLES["latest"])) == {SHA.hash(k): v for k, v in models[-1].items()}
+    _check_reads(state, models)
+    models += _versions(state, MERGE_SPAN + 10, seed=14, model=models[-1])  # and it goes on
+    _check_reads(state, models)
+    assert state.root() == compute_root(SHA, models[-1])
+    state.close()
+    reopened = AuthenticatedState(store, SHA, window=WINDOW)
+    _check_reads(reopened, models)
+
+
+def test_reads_stay_right_when_the_window_changes(store: LmdbStore) -> None:
+    """A smaller window merges further at once; a larger one waits until its horizon
+    passes what was merged; reads of every retained version are right throughout."""
+    state = AuthenticatedState(store, SHA, window=40)
+    models = _versions(state, MERGE_SPAN + 50, seed=15)
+    _check_reads(state, models)
+    for window, rounds in ((3, 20), (60, 30), (2, MERGE_SPAN + 5), (90, 10)):
+        state.close()
+        state = AuthenticatedState(store, SHA, window=window)
+        _check_reads(state, models)
+        for seed in range(rounds):
+            models += _versions(state, 1, seed=1000 * window + seed, model=models[-1])
+            _check_reads(state, models)
+    assert state.root() == compute_root(SHA, models[-1])
+    with store.read() as txn:
+        merged = dict(txn.scan(TABLES["latest"]))
+        oldest = state.oldest_version
+        assert oldest is not None
+    for key_hash, value in merged.items():  # no merged value is newer than `oldest`
+        assert any(
+            {SHA.hash(k): v for k, v in models[v].items()}.get(key_hash) == value
+            for v in range(oldest + 1)
+        )
+
+
 def test_an_unknown_value_layout_is_corruption(store: LmdbStore) -> None:
     state = AuthenticatedState(store, SHA, window=WINDOW)
     _versions(state, 2, seed=10)
@@ -201,7 +287,8 @@ def test_changes_are_merged_within_the_span_and_reopening_finds_the_rest(
     store: LmdbStore,
 ) -> None:
     """Reads are right whether a change is merged or not, also after reopening at any
-    point of the merge cycle; fresh entries are kept no longer than the span."""
+    point of the merge cycle; fresh entries are kept no longer than the span and the
+    window."""
     state = AuthenticatedState(store, SHA, window=WINDOW)
     models: list[dict[bytes, bytes]] = []
     for round_no in range(3 * MERGE_SPAN // 4):
@@ -213,10 +300,10 @@ def test_changes_are_merged_within_the_span_and_reopening_finds_the_rest(
         _check_reads(state, models)
         with store.read() as txn:
             fresh = {struct.unpack_from(">Q", k)[0] for k, _ in txn.scan(TABLES["fresh"])}
-        assert fresh and min(fresh) > latest - MERGE_SPAN + 1
-    # With no change for a whole span, every change is merged: `latest` alone holds
-    # the latest values.
-    for _ in range(MERGE_SPAN):
+        assert fresh and min(fresh) >= latest - MERGE_SPAN - WINDOW + 2
+    # With no change for a whole span and window, every change is merged: `latest`
+    # alone holds the latest values.
+    for _ in range(MERGE_SPAN + WINDOW):
         state.commit(state.prepare_changes(state.latest_version, []))
     with store.read() as txn:
         assert not any(True for _ in txn.scan(TABLES["fresh"]))

@@ -1175,23 +1175,16 @@ static PyObject *fresh_entry(PyObject *value) {
 }
 
 PyDoc_STRVAR(collect_doc,
-             "collect(items, known, unstored, slices, slice_shift, get_latest, get_fresh,\n"
-             " version, has_base, digest_name, key_max, value_max, check_key, check_value,\n"
-             " fresh_value, state_error)\n"
+             "collect(items, digest_name, key_max, value_max, check_key, check_value,\n"
+             " state_error)\n"
              "--\n\n"
              "store.py's AuthenticatedState._collect after its islice, in one call (that method\n"
              "is the reference): check every (key, value) of items (keys of 1..key_max bytes,\n"
              "values None or bytes of at most value_max) and, for the first that fails, call\n"
-             "check_key or check_value to raise their error;\n"
-             "hash keys and values with OpenSSL's digest_name; find each key's value at the\n"
-             "base: known[key] (a dict), else unstored[key hash] (a dict), else, with a base,\n"
-             "its fresh entry if slices[key_hash[0] >> slice_shift] names the version holding\n"
-             "it (decoded by fresh_value(raw, key hash, that version)), else get_latest(key\n"
-             "hash). Returns (values, history, tree changes): the changed keys' (key hash,\n"
-             "value or None) sorted by key hash; with a base, (be64(version) + be16(len(key))\n"
-             "+ key, 0x00 or 0x01 + old value) in the order of items; and (key hash, value\n"
-             "hash or None) as values. state_error('a key changes twice in one version') if\n"
-             "two changed keys share a key hash.");
+             "check_key or check_value to raise their error; hash keys and values with\n"
+             "OpenSSL's digest_name. Returns (values, tree changes): every key's (key hash,\n"
+             "value or None) sorted by key hash, and (key hash, value hash or None) as values.\n"
+             "state_error('a key changes twice in one version') if two keys share a key hash.");
 
 #ifdef CHAINCITY_OPENSSL
 typedef struct {
@@ -1220,88 +1213,18 @@ static int compare_changed(const void *a, const void *b) {
                   (size_t)PyBytes_GET_SIZE(first));
 }
 
-/* The value of `key` (hash `key_hash`) at the base: a new reference (bytes or None). */
-static PyObject *old_value(PyObject *key, PyObject *key_hash, PyObject *known, PyObject *unstored,
-                           PyObject *slices, int shift, PyObject *get_latest,
-                           PyObject *get_fresh, PyObject *fresh_value) {
-    PyObject *found = PyDict_GetItemWithError(known, key);
-    if (found == NULL && !PyErr_Occurred()) found = PyDict_GetItemWithError(unstored, key_hash);
-    if (found != NULL) {
-        Py_INCREF(found);
-        return found;
-    }
-    if (PyErr_Occurred()) return NULL;
-    if (slices == Py_None) Py_RETURN_NONE; /* (nothing was before the first version) */
-    Py_ssize_t index = ((const unsigned char *)PyBytes_AS_STRING(key_hash))[0] >> shift;
-    if (index >= PyList_GET_SIZE(slices) || !PyDict_CheckExact(PyList_GET_ITEM(slices, index))) {
-        PyErr_SetString(PyExc_ValueError, "collect: slices do not cover the key hashes");
-        return NULL;
-    }
-    PyObject *since = PyDict_GetItemWithError(PyList_GET_ITEM(slices, index), key_hash);
-    if (since == NULL) return PyErr_Occurred() ? NULL : PyObject_CallOneArg(get_latest, key_hash);
-    unsigned long long version = PyLong_AsUnsignedLongLong(since);
-    if (version == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    Py_ssize_t hs = PyBytes_GET_SIZE(key_hash);
-    PyObject *fresh_key = PyBytes_FromStringAndSize(NULL, 8 + hs);
-    if (fresh_key == NULL) return NULL;
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(fresh_key);
-    put_be64(out, version);
-    memcpy(out + 8, PyBytes_AS_STRING(key_hash), (size_t)hs);
-    Py_INCREF(since); /* get_fresh may run any code, even change the index */
-    PyObject *raw = PyObject_CallOneArg(get_fresh, fresh_key);
-    Py_DECREF(fresh_key);
-    PyObject *value =
-        raw == NULL ? NULL : PyObject_CallFunctionObjArgs(fresh_value, raw, key_hash, since, NULL);
-    Py_DECREF(since);
-    Py_XDECREF(raw);
-    return value;
-}
-
-/* (be64(version) + be16(len(key)) + key, 0x00 or 0x01 + old), a new reference. */
-static PyObject *history_entry(const unsigned char *prefix, PyObject *key, PyObject *old) {
-    Py_ssize_t length = PyBytes_GET_SIZE(key);
-    PyObject *entry_key = PyBytes_FromStringAndSize(NULL, 10 + length);
-    PyObject *entry = NULL;
-    if (entry_key == NULL) return NULL;
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(entry_key);
-    memcpy(out, prefix, 8);
-    out[8] = (unsigned char)(length >> 8);
-    out[9] = (unsigned char)length;
-    memcpy(out + 10, PyBytes_AS_STRING(key), (size_t)length);
-    if (old != Py_None && !PyBytes_Check(old))
-        PyErr_SetString(PyExc_TypeError, "collect: a stored value is not bytes");
-    else
-        entry = fresh_entry(old); /* the same encoding as a fresh entry */
-    PyObject *pair = entry == NULL ? NULL : PyTuple_Pack(2, entry_key, entry);
-    Py_DECREF(entry_key);
-    Py_XDECREF(entry);
-    return pair;
-}
 #endif
 
 static PyObject *collect(PyObject *module, PyObject *args) {
-    PyObject *items_in, *known, *unstored, *slices, *get_latest, *get_fresh, *digest_name;
-    PyObject *check_key, *check_value, *fresh_value, *state_error;
-    int shift, has_base;
-    unsigned long long version;
+    PyObject *items_in, *digest_name, *check_key, *check_value, *state_error;
     Py_ssize_t key_max, value_max;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OO!O!OiOOKpUnnOOOO:collect", &items_in, &PyDict_Type, &known,
-                          &PyDict_Type, &unstored, &slices, &shift, &get_latest, &get_fresh,
-                          &version, &has_base, &digest_name, &key_max, &value_max, &check_key,
-                          &check_value, &fresh_value, &state_error))
+    if (!PyArg_ParseTuple(args, "OUnnOOO:collect", &items_in, &digest_name, &key_max, &value_max,
+                          &check_key, &check_value, &state_error))
         return NULL;
 #ifdef CHAINCITY_OPENSSL
-    if (has_base && !PyList_Check(slices)) {
-        PyErr_SetString(PyExc_TypeError, "collect: slices must be a list of dicts");
-        return NULL;
-    }
-    if (key_max < 1 || key_max > 0xFFFF || value_max < 0) { /* (a key's length is be16) */
+    if (key_max < 1 || key_max > 0xFFFF || value_max < 0) {
         PyErr_SetString(PyExc_ValueError, "collect: key_max must be 1..65535, value_max >= 0");
-        return NULL;
-    }
-    if (shift < 0 || shift > 7) {
-        PyErr_SetString(PyExc_ValueError, "collect: slice_shift must be 0..7");
         return NULL;
     }
     PyObject *items = PySequence_Tuple(items_in);
@@ -1312,11 +1235,9 @@ static PyObject *collect(PyObject *module, PyObject *args) {
     const char *name = PyUnicode_AsUTF8(digest_name);
     EVP_MD *md = name == NULL ? NULL : find_md(name);
     EVP_MD_CTX *ctx = md == NULL ? NULL : EVP_MD_CTX_new();
-    PyObject *values = PyList_New(0), *history = PyList_New(0), *tree = PyList_New(0);
+    PyObject *values = PyList_New(0), *tree = PyList_New(0);
     PyObject *result = NULL;
     Py_ssize_t paired = 0, changes = 0;
-    unsigned char prefix[8];
-    put_be64(prefix, version);
     if (pairs == NULL || changed == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -1325,15 +1246,15 @@ static PyObject *collect(PyObject *module, PyObject *args) {
         if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "OpenSSL has no digest %R", digest_name);
         goto done;
     }
-    if (ctx == NULL || values == NULL || history == NULL || tree == NULL) {
+    if (ctx == NULL || values == NULL || tree == NULL) {
         if (!PyErr_Occurred()) PyErr_NoMemory();
         goto done;
     }
     Py_ssize_t hs = EVP_MD_size(md);
-    /* Every pair checked before anything is looked up, as the reference does. */
+    /* Every pair checked before anything is hashed, as the reference does. */
     for (; paired < count; paired++) {
-        /* A private tuple of each pair (and of the items): the lookups may run any
-         * code, even change the caller's lists. */
+        /* A private tuple of each pair (and of the items): a check may run any code,
+         * even change the caller's lists. */
         PyObject *pair = PySequence_Tuple(PyTuple_GET_ITEM(items, paired));
         if (pair == NULL) goto done;
         pairs[paired] = pair;
@@ -1358,37 +1279,11 @@ static PyObject *collect(PyObject *module, PyObject *args) {
             goto done;
         }
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *key = PyTuple_GET_ITEM(pairs[i], 0);
-        PyObject *value = PyTuple_GET_ITEM(pairs[i], 1);
-        PyObject *key_hash = NULL;
-        if (digest_into(ctx, md, key, hs, &key_hash) < 0) goto done;
-        PyObject *old = old_value(key, key_hash, known, unstored, has_base ? slices : Py_None,
-                                  shift, get_latest, get_fresh, fresh_value);
-        if (old == NULL) {
-            Py_DECREF(key_hash);
+    for (; changes < count; changes++) {
+        changed[changes].value = PyTuple_GET_ITEM(pairs[changes], 1);
+        if (digest_into(ctx, md, PyTuple_GET_ITEM(pairs[changes], 0), hs,
+                        &changed[changes].key_hash) < 0)
             goto done;
-        }
-        int same = old == value ? 1 : (old == Py_None || value == Py_None) ? 0
-                                                                         : PyObject_RichCompareBool(old, value, Py_EQ);
-        if (same != 0) {
-            Py_DECREF(old);
-            Py_DECREF(key_hash);
-            if (same < 0) goto done;
-            continue;
-        }
-        changed[changes].key_hash = key_hash; /* owned by `changed` from here */
-        changed[changes++].value = value;
-        if (has_base) {
-            PyObject *entry = history_entry(prefix, key, old);
-            int failed = entry == NULL || PyList_Append(history, entry) < 0;
-            Py_XDECREF(entry);
-            if (failed) {
-                Py_DECREF(old);
-                goto done;
-            }
-        }
-        Py_DECREF(old);
     }
     qsort(changed, (size_t)changes, sizeof(Changed), compare_changed);
     for (Py_ssize_t i = 0; i < changes; i++) {
@@ -1408,7 +1303,7 @@ static PyObject *collect(PyObject *module, PyObject *args) {
         Py_XDECREF(change);
         if (failed) goto done;
     }
-    result = PyTuple_Pack(3, values, history, tree);
+    result = PyTuple_Pack(2, values, tree);
 done:
     for (Py_ssize_t i = 0; i < changes; i++) Py_DECREF(changed[i].key_hash);
     for (Py_ssize_t i = 0; i < paired; i++) Py_DECREF(pairs[i]);
@@ -1417,15 +1312,12 @@ done:
     if (ctx != NULL) EVP_MD_CTX_free(ctx);
     if (md != NULL) free_md(md);
     Py_XDECREF(values);
-    Py_XDECREF(history);
     Py_XDECREF(tree);
     Py_DECREF(items);
     return result;
 #else
-    (void)items_in, (void)known, (void)unstored, (void)slices, (void)shift, (void)get_latest;
-    (void)get_fresh, (void)version, (void)has_base, (void)digest_name, (void)key_max;
-    (void)value_max, (void)check_key;
-    (void)check_value, (void)fresh_value, (void)state_error;
+    (void)items_in, (void)digest_name, (void)key_max, (void)value_max, (void)check_key;
+    (void)check_value, (void)state_error;
     PyErr_SetString(PyExc_ValueError, "this build of _treecore has no OpenSSL digests");
     return NULL;
 #endif

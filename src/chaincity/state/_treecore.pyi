@@ -22,24 +22,13 @@ def digest(name: str, data: bytes) -> bytes | None: ...
 def digests(name: str, items: Sequence[bytes | None]) -> list[bytes | None]: ...
 def collect(
     items: Sequence[tuple[bytes, bytes | None]],
-    known: dict[bytes, bytes | None],
-    unstored: dict[bytes, bytes | None],
-    slices: list[dict[bytes, int]] | None,
-    slice_shift: int,
-    get_latest: Callable[[bytes], bytes | None],
-    get_fresh: Callable[[bytes], bytes | None],
-    version: int,
-    has_base: bool,
     digest_name: str,
     key_max: int,
     value_max: int,
     check_key: Callable[[bytes], None],
     check_value: Callable[[bytes], None],
-    fresh_value: Callable[[bytes | None, bytes, int], bytes | None],
     state_error: type[Exception],
-) -> tuple[
-    list[tuple[bytes, bytes | None]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes | None]]
-]: ...
+) -> tuple[list[tuple[bytes, bytes | None]], list[tuple[bytes, bytes | None]]]: ...
 def fresh_entries(
     version: int, values: Sequence[tuple[bytes, bytes | None]]
 ) -> list[tuple[bytes, bytes]]: ...

@@ -77,10 +77,6 @@ class Overlay:
             reads[key] = found
         return found
 
-    def base_values(self) -> dict[bytes, bytes | None]:
-        """The base reads remembered so far: key -> value at the base (None: absent)."""
-        return self._base_reads
-
     def put(self, key: bytes, value: bytes | None) -> None:
         """Write ``value`` at a full state key (None deletes); contracts use namespace()."""
         check_key(key)

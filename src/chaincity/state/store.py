@@ -12,13 +12,14 @@ committed.
 Tables (``<prefix>`` is chain-scoped):
 
 - ``nodes``: be64(version) + nibble path -> page (see tree.py)
-- ``latest``, ``fresh``, ``history``: the values of the latest version, the
-  changes not yet merged into it, and what each version replaced (see
-  values.py); ``current`` and ``values``: the layouts before, converted
+- ``latest``, ``fresh``: the values merged so far and the changes of the
+  versions since, by version (see values.py); ``history``, ``current`` and
+  ``values``: the layouts before, converted
 - ``stale``: be64(version) -> node keys of replaced pages written before
   generations were counted (and value entries of the layout before)
 - ``roots``: be64(version) -> root hash + be64(version of the root page), kept forever
-- ``meta``: ``latest`` and ``oldest`` retained version, ``generations_from``
+- ``meta``: ``latest`` and ``oldest`` retained version, ``generations_from``,
+  the values' layout and merge marks
 - ``gens``, ``due``, ``dying``: page counts of generations (see generations.py),
   by which replaced tree pages are deleted a whole version at a time
 """
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -52,20 +53,18 @@ from chaincity.state.tree import (
     nibble,
 )
 from chaincity.state.values import (
-    ABSENT,
     LAYOUT,
     LAYOUT_CURRENT,
     LAYOUT_KEY,
+    LAYOUT_MERGED,
     NATIVE_MERGE,
-    PRESENT,
-    SLICE_SHIFT,
     Pending,
     convert_current,
     convert_legacy,
-    fresh_value,
-    history_end,
+    convert_merged,
     latest_items,
     merge,
+    read_merge_marks,
     value_at,
 )
 from chaincity.state.writer import (
@@ -140,12 +139,14 @@ class StateUpdate:
     decoded_pages: list[Page] = field(default_factory=list)  # the Python writer's, in order
     # key hash -> value (None deletes), sorted by key hash
     values: list[tuple[bytes, bytes | None]] = field(default_factory=list)
-    history: list[tuple[bytes, bytes]] = field(default_factory=list)  # what was replaced
     stale: _StaleList = field(default_factory=lambda: _StaleList([], []))
     changed_keys: int = 0
     refreshed: list[int] = field(default_factory=list)  # generations it copies forward
     # What the next version copies forward, chosen in this one's write transaction.
     next_refresh: tuple[list[int], list[bytes]] | None = None
+    # The values' merge marks after this version, and its first fresh version kept.
+    merge_marks: list[int] = field(default_factory=list)
+    fresh_from: int = 0
     _written: dict[bytes, bytes | None] | None = field(default=None, repr=False, compare=False)
 
     def written(self) -> dict[bytes, bytes | None]:
@@ -210,6 +211,7 @@ class AuthenticatedState:
             self._convert_values(layout)
         with store.read() as txn:
             self._pending = Pending.load(txn, self._tables, self._latest, self._hasher.size)
+            self._merge_marks = read_merge_marks(txn, self._tables)
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None
@@ -220,14 +222,21 @@ class AuthenticatedState:
         self._next_refresh: tuple[int, tuple[list[int], list[bytes]]] | None = None
 
     def _convert_values(self, layout: bytes | None) -> None:
-        if layout not in (None, LAYOUT_CURRENT):
+        if layout not in (None, LAYOUT_CURRENT, LAYOUT_MERGED):
             raise StateCorruption(f"the state's values use an unknown layout {layout!r}")
+        latest = self._latest
+        assert latest is not None  # (a store with no version has nothing to convert)
         try:
             with self._store.write() as txn:
                 if layout is None:
                     convert_legacy(txn, self._tables, self._oldest or 0)
-                convert_current(txn, self._tables, self._hasher.key)
+                if layout != LAYOUT_MERGED:
+                    convert_current(txn, self._tables, self._hasher.key)
+                # What versions before the latest had is not kept in this layout.
+                convert_merged(txn, self._tables, latest)
+                txn.put(self._tables["meta"], b"oldest", _U64.pack(latest))
                 txn.put(self._tables["meta"], LAYOUT_KEY, LAYOUT)
+            self._oldest = latest
         except StorageError as exc:
             raise StateError(
                 f"the state's values are stored as earlier builds did and must be converted, "
@@ -375,7 +384,7 @@ class AuthenticatedState:
         assert self._latest is not None  # a resolved version is committed
         if key_hash is None:
             key_hash = self._hasher.key(key)
-        return value_at(txn, self._tables, self._pending, key, key_hash, version, self._latest)
+        return value_at(txn, self._tables, self._pending, key_hash, version)
 
     def latest_items(self, txn: ReadTxn) -> list[tuple[bytes, bytes]]:
         """(key hash, value) of every key in the latest version, sorted: for checks."""
@@ -478,7 +487,7 @@ class AuthenticatedState:
         cached = view.prepared()
         if cached is not None:
             return cached
-        update = self.prepare_changes(view.base_version, view.changes(), view.base_values())
+        update = self.prepare_changes(view.base_version, view.changes())
         view.set_prepared(update)
         return update
 
@@ -486,13 +495,9 @@ class AuthenticatedState:
         self,
         base: int | None,
         changes: Iterable[tuple[bytes, bytes | None]],
-        known: Mapping[bytes, bytes | None] | None = None,
     ) -> StateUpdate:
         """The next version from net ``changes`` (key -> value, None deletes) over ``base``,
-        the latest version or the one committing behind.
-
-        ``known``: the values of some keys at ``base`` (an overlay's reads), so that
-        they are not looked up again."""
+        the latest version or the one committing behind."""
         if base != self.tip_version:
             raise StateConflict(f"update built on version {base}, latest is {self.tip_version}")
         version = 0 if base is None else base + 1
@@ -502,7 +507,7 @@ class AuthenticatedState:
         behind = inflight if inflight is not None and inflight.version == base else None
         try:
             txn = self._reader()
-            update, tree_changes = self._collect(txn, base, version, changes, known or {}, behind)
+            update, tree_changes = self._collect(base, version, changes)
             self._update_tree(txn, update, tree_changes, behind)
         except BaseException:
             self._release_snapshot()
@@ -510,39 +515,24 @@ class AuthenticatedState:
         return update
 
     def _collect(
-        self,
-        txn: ReadTxn,
-        base: int | None,
-        version: int,
-        changes: Iterable[tuple[bytes, bytes | None]],
-        known: Mapping[bytes, bytes | None],
-        behind: StateUpdate | None,
+        self, base: int | None, version: int, changes: Iterable[tuple[bytes, bytes | None]]
     ) -> tuple[StateUpdate, list[tuple[bytes, bytes | None]]]:
         update = StateUpdate(base, version, self._hasher.zero, version)
         items = list(islice(changes, CHANGES_MAX + 1))
         if len(items) > CHANGES_MAX:
             raise StateError(f"more than {CHANGES_MAX} changes in one version")
-        tables = self._tables
-        get_latest, get_fresh = txn.getter(tables["latest"]), txn.getter(tables["fresh"])
-        unstored = {} if behind is None else behind.written()
+        # No value is looked up: a put of the value a key has rewrites its leaf (the
+        # same hash, the same root), and reads of retained versions need no record of
+        # what a change replaced (values.py).
         native = self._native_collect
         if native is not None:  # the same steps as below, in one call
-            update.values, update.history, tree_changes = native(
+            update.values, tree_changes = native(
                 items,
-                known if type(known) is dict else dict(known),
-                unstored,
-                self._pending.slices,
-                SLICE_SHIFT,
-                get_latest,
-                get_fresh,
-                version,
-                base is not None,
                 self._digest_name,
                 KEY_SIZE_MAX,
                 VALUE_SIZE_MAX,
                 check_key,
                 check_value,
-                fresh_value,
                 StateError,
             )
             update.changed_keys = len(tree_changes)
@@ -551,31 +541,10 @@ class AuthenticatedState:
             check_key(key)
             if value is not None:
                 check_value(value)
-        # Keys are hashed first: the latest values are found by key hash.
         key_hashes = cast(list[bytes], self._hash_all([key for key, _value in items]))
-        version_of = self._pending.version_of
-        new_values, history = update.values, update.history
-        prefix = _U64.pack(version)
-        for (key, value), key_hash in zip(items, key_hashes, strict=True):
-            old = None  # (nothing was before the first version)
-            if key in known:
-                old = known[key]
-            elif key_hash in unstored:
-                old = unstored[key_hash]
-            elif base is not None:
-                since = version_of(key_hash)
-                if since is None:
-                    old = get_latest(key_hash)
-                else:  # changed lately: its value is still in the fresh entries
-                    old = fresh_value(get_fresh(_U64.pack(since) + key_hash), key_hash, since)
-            if old == value:
-                continue
-            new_values.append((key_hash, value))
-            if base is not None:
-                history.append(
-                    (prefix + _U16.pack(len(key)) + key, ABSENT if old is None else PRESENT + old)
-                )
-        new_values.sort(key=itemgetter(0))  # in key hash order, as the tree changes
+        update.values = new_values = sorted(
+            zip(key_hashes, [value for _key, value in items], strict=True), key=itemgetter(0)
+        )
         value_hashes = self._hash_all([value for _key_hash, value in new_values])
         tree_changes = [
             (key_hash, value_hash)
@@ -704,8 +673,12 @@ class AuthenticatedState:
         # What the changed keys now hold and what they held before are appended: the
         # keys of both tables start with the version. One slice of the changes of
         # the last versions is merged into the latest values (values.py).
-        merge(txn, tables, update.version, update.values, self._native_merge)
-        txn.put_many(tables["history"], sorted(update.history), append=True)
+        # Merged up to the horizon: nothing a retained version might not have seen.
+        update.merge_marks = marks = list(self._merge_marks)
+        horizon = update.version - self._window
+        update.fresh_from = merge(
+            txn, tables, update.version, update.values, marks, horizon, self._native_merge
+        )
         generations = self._generations
         generations.record(txn, update.version, len(update.pages), update.stale.nodes)
         stale = _StaleList(generations.uncounted(update.stale.nodes), [])
@@ -725,8 +698,6 @@ class AuthenticatedState:
     def _prune(self, txn: WriteTxn, oldest: int) -> None:
         """Drop what only versions before ``oldest`` could reach."""
         tables = self._tables
-        # History of versions up to ``oldest``: what versions before it had.
-        txn.delete_between(tables["history"], _U64.pack(0), history_end(oldest))
         done: list[bytes] = []
         for stale_key, raw in txn.scan(tables["stale"]):
             if _U64.unpack(stale_key)[0] > oldest or len(done) >= 64:
@@ -748,7 +719,10 @@ class AuthenticatedState:
         self._latest = update.version
         self._oldest = max(self._oldest or 0, update.version - self._window + 1)
         self._generations.committed()
-        self._pending.record(update.version, [key_hash for key_hash, _value in update.values])
+        self._pending.record(
+            update.version, [key_hash for key_hash, _value in update.values], update.fresh_from
+        )
+        self._merge_marks = update.merge_marks
         if update.next_refresh is not None:
             self._next_refresh = (update.version + 1, update.next_refresh)
         if not self._caching:

@@ -1,51 +1,57 @@
-"""The values of a state's keys: the latest version's in one table, older ones as history.
+"""The values of a state's keys: the merged ones in one table, the newer ones as
+fresh entries by version.
 
-- ``latest``: key hash -> value, for every key present in the latest version,
-  except the changes not yet merged into it (below). Keyed by the key's hash,
-  the tree's order, so that a slice of the hash space is a run of its pages.
+- ``latest``: key hash -> value, for every key present once the changes merged
+  so far are applied. Keyed by the key's hash, the tree's order, so that a slice
+  of the hash space is a run of its pages.
 - ``fresh``: be64(v) + key hash -> 0x01 + value, or 0x00: what version ``v``
   set each key it changed to (present with that value, or absent). Appended in
-  key-hash order, and dropped a version at a time once merged.
-- ``history``: be64(v) + be16(len) + key -> 0x01 + value, or 0x00: what the key
-  was before version ``v`` changed it. A version's history entries share the
-  prefix be64(v): they are appended in key order, and dropped as one key range
-  once version ``v - 1`` is no longer retained, with no list of them to keep.
+  key-hash order, and dropped a version at a time once every slice merged it.
 
 **Merging.** Writing each change into ``latest`` where it stands would dirty
 one random LMDB page (4 KiB) per key changed: at 10^6 keys, more than half of
 what a version writes. Instead a version appends its changes to ``fresh`` and
 merges one slice of the hash space into ``latest``: version ``v`` merges slice
 ``v % MERGE_SPAN`` (the key hashes whose first byte is in that slice), taking
-for each key in it the newest of the fresh entries of the last ``MERGE_SPAN``
-versions. Every change is merged within ``MERGE_SPAN`` versions, and the keys
+for each key in it the newest of the fresh entries of the versions the slice
+has not merged, up to the **horizon** ``v - window``. ``latest`` therefore never
+holds a change that a retained version (``v - window + 1`` on) might not have
+seen, and reading a retained version needs no record of what a change
+replaced: no value is looked up when a version is prepared. The next version
+each slice merges from is kept in ``meta`` (``merged_to``); fresh entries of
+versions every slice has merged are dropped. With the same window throughout,
+every change is merged within ``window + MERGE_SPAN`` versions, and the keys
 one merge writes share the slice's run of LMDB pages: at 10^6 keys and
-1,000-key versions, about three keys a page instead of one. Fresh entries of
-version ``v - MERGE_SPAN + 1`` and before are all merged: version ``v`` drops
-them.
+1,000-key versions, about three keys a page instead of one.
 
-:class:`Pending` is the index, in memory, of the changes not yet merged: key
-hash -> the version whose fresh entry holds its value. It is rebuilt from
-``fresh`` when a state opens, by replaying the merges, so it needs no table of
-its own and is right after any crash (``fresh``, ``latest`` and the merges are
-written in the version's one transaction).
+:class:`Pending` is the index, in memory, of the fresh entries stored: key hash
+-> the newest version whose fresh entry holds its value, and the key hashes of
+each version, to drop with it. It is rebuilt from ``fresh`` when a state opens,
+so it needs no table of its own and is right after any crash (``fresh``,
+``latest``, the merges and their marks are written in the version's one
+transaction).
 
 The value of a key at the latest version is its fresh entry if the index names
 one, else its ``latest`` entry: one lookup either way. At an older retained
-version ``at``, it is the history entry of the first version after ``at``
-that changed it or, if none did, its latest value: at most one more lookup
-per version since.
+version ``at``, a key the index names at ``at`` or before reads the same; one
+changed after ``at`` reads its fresh entry of the newest version up to ``at``
+that changed it, looking back version by version to the first stored, else
+its ``latest`` value (merged changes are all older than every retained
+version).
 
-Stores written before kept ``current`` (key -> value, overwritten where it
-stands; layout 1), and before that one table, ``values``: be16(len) + key +
-be64(~v) -> 0x01 + value, or 0x00, an entry per version that changed a key.
-Both are converted when opened read-write (:func:`convert_legacy`,
-:func:`convert_current`), in one transaction.
+Stores written before kept what each change replaced in a ``history`` table
+and merged every change within ``MERGE_SPAN`` versions (layout 2); before that
+``current`` (key -> value, overwritten where it stands; layout 1), and before
+that one table, ``values``: be16(len) + key + be64(~v) -> 0x01 + value, or
+0x00, an entry per version that changed a key. All are converted when opened
+read-write (:func:`convert_legacy`, :func:`convert_current`,
+:func:`convert_merged`), in one transaction; the converted version is then the
+oldest a read can ask for.
 """
 
 from __future__ import annotations
 
 import struct
-from bisect import bisect_left
 from collections.abc import Callable
 from itertools import pairwise, repeat
 
@@ -74,11 +80,13 @@ NATIVE_MERGE = _find_native()
 PRESENT = b"\x01"
 ABSENT = b"\x00"
 LAYOUT_KEY = b"value_layout"  # in the meta table: which layout the values use
-LAYOUT = b"\x02"  # latest (by key hash), fresh and history
-LAYOUT_CURRENT = b"\x01"  # the layout before: current (by key) and history
+LAYOUT = b"\x03"  # latest (by key hash) and fresh, merged up to the horizon
+LAYOUT_MERGED = b"\x02"  # the layout before: latest and fresh, merged at once; history
+LAYOUT_CURRENT = b"\x01"  # the one before: current (by key) and history
+MERGE_MARKS_KEY = b"merged_to"  # in the meta table: each slice's next version to merge
 U64_MAX = 2**64 - 1
-# Versions a change may wait before it is merged into ``latest``; slices of the hash
-# space (a slice: four values of the key hash's first byte).
+# Slices of the hash space, one merged a version (a slice: four values of the key
+# hash's first byte).
 MERGE_SPAN = 64
 SLICE_SHIFT = 2
 
@@ -121,66 +129,72 @@ def fresh_value(raw: bytes | None, key_hash: bytes, version: int) -> bytes | Non
 
 
 class Pending:
-    """The changes not yet merged into ``latest``: key hash -> version, by slice."""
+    """The fresh entries stored: key hash -> the newest version holding its value, and
+    the key hashes of each version (oldest first), to drop with it."""
 
-    __slots__ = ("_slices",)
+    __slots__ = ("_by_version", "_newest")
 
     def __init__(self) -> None:
-        self._slices: list[dict[bytes, int]] = [{} for _ in range(MERGE_SPAN)]
+        self._newest: dict[bytes, int] = {}
+        self._by_version: dict[int, list[bytes]] = {}  # in version order
 
     @classmethod
     def load(
         cls, txn: ReadTxn, tables: dict[str, str], latest: int | None, hash_size: int
     ) -> Pending:
-        """The index after ``latest``, replayed from the fresh entries stored."""
+        """The index of the fresh entries stored (in version order: the newest wins)."""
         pending = cls()
-        replayed: int | None = None  # the next version whose merge is to replay
+        newest, by_version = pending._newest, pending._by_version
         for key, _raw in txn.scan(tables["fresh"]):
             if len(key) != _U64.size + hash_size:
                 raise StateCorruption(f"malformed fresh entry key {key.hex()}")
             version = int(_U64.unpack_from(key)[0])
             if latest is None or version > latest:
                 raise StateCorruption(f"fresh entry of version {version}, after the latest")
-            if replayed is None:
-                replayed = version
-            while replayed < version:
-                pending.merged(replayed)
-                replayed += 1
             key_hash = key[_U64.size :]
-            pending._slices[key_hash[0] >> SLICE_SHIFT][key_hash] = version
-        if replayed is not None and latest is not None:
-            for version in range(replayed, latest + 1):
-                pending.merged(version)
+            newest[key_hash] = version
+            by_version.setdefault(version, []).append(key_hash)
         return pending
 
-    @property
-    def slices(self) -> list[dict[bytes, int]]:
-        """Key hash -> version by slice (``key_hash[0] >> SLICE_SHIFT``): for the C routine
-        that looks keys up as :meth:`version_of` does. Read it, never change it."""
-        return self._slices
-
     def version_of(self, key_hash: bytes) -> int | None:
-        return self._slices[key_hash[0] >> SLICE_SHIFT].get(key_hash)
+        return self._newest.get(key_hash)
 
-    def record(self, version: int, key_hashes: list[bytes]) -> None:
-        """``version`` committed: it changed ``key_hashes`` (sorted) and merged its slice."""
-        slices = self._slices
-        start = 0
-        for part in range(MERGE_SPAN):
-            end = bisect_left(key_hashes, _SLICE_ENDS[part], start)
-            if end > start:
-                slices[part].update(zip(key_hashes[start:end], repeat(version)))
-            start = end
-        self.merged(version)
+    @property
+    def first(self) -> int | None:
+        """The oldest version with fresh entries stored."""
+        return next(iter(self._by_version), None)
 
-    def merged(self, version: int) -> None:
-        self._slices[version % MERGE_SPAN] = {}
+    def record(self, version: int, key_hashes: list[bytes], first_kept: int) -> None:
+        """``version`` committed: it changed ``key_hashes``, and the fresh entries of the
+        versions before ``first_kept`` are gone."""
+        by_version, newest = self._by_version, self._newest
+        for old in [old for old in by_version if old < first_kept]:
+            for key_hash in by_version.pop(old):
+                if newest.get(key_hash) == old:
+                    del newest[key_hash]
+        if key_hashes:
+            by_version[version] = key_hashes
+            newest.update(zip(key_hashes, repeat(version)))
 
     def items(self) -> list[tuple[bytes, int]]:
-        return [item for part in self._slices for item in part.items()]
+        return list(self._newest.items())
 
     def __len__(self) -> int:
-        return sum(map(len, self._slices))
+        return len(self._newest)
+
+
+def read_merge_marks(txn: ReadTxn, tables: dict[str, str]) -> list[int]:
+    """The next version each slice merges from (all 0 before anything was merged)."""
+    raw = txn.get(tables["meta"], MERGE_MARKS_KEY)
+    if raw is None:
+        return [0] * MERGE_SPAN
+    if len(raw) != MERGE_SPAN * _U64.size:
+        raise StateCorruption("malformed merge marks")
+    return [int(mark) for (mark,) in _U64.iter_unpack(raw)]
+
+
+def encode_merge_marks(marks: list[int]) -> bytes:
+    return b"".join(map(_U64.pack, marks))
 
 
 # Above every key hash of a slice (the first of the next), and the slice's first.
@@ -194,11 +208,15 @@ def merge(
     tables: dict[str, str],
     version: int,
     changes: list[tuple[bytes, bytes | None]],
+    marks: list[int],
+    horizon: int,
     native: tuple[FreshEntries, MergeNewest] | None = NATIVE_MERGE,
-) -> None:
+) -> int:
     """Write ``version``'s fresh entries (``changes``: key hash -> value, sorted), merge
-    its slice into ``latest`` and drop the fresh entries all merged by now (inside
-    its transaction; the index moves in :meth:`Pending.record`, once it committed).
+    its slice into ``latest`` up to ``horizon`` and drop the fresh entries every slice
+    merged (inside its transaction; ``marks``, the next version each slice merges from,
+    is updated in place for the caller to keep once it committed, as the index is in
+    :meth:`Pending.record`). Returns the first version whose fresh entries are kept.
     ``native``: the C steps, or None for these Python ones."""
     fresh = tables["fresh"]
     if native is not None:
@@ -211,27 +229,31 @@ def merge(
         ]
     # Above every fresh key: they start with the version.
     txn.put_many(fresh, entries, append=True)
-    # The newest fresh entry of each key of the slice, over the last MERGE_SPAN
-    # versions (this one's included): one range of each version's entries, read
-    # in order, costs less than a lookup per key.
     part = version % MERGE_SPAN
-    low = _SLICE_STARTS[part]
-    runs: list[list[tuple[bytes, bytes]]] = []
-    for older in range(max(0, version - MERGE_SPAN + 1), version + 1):
-        start = _U64.pack(older)
-        stop = start + _SLICE_ENDS[part] if part + 1 < MERGE_SPAN else _U64.pack(older + 1)
-        runs.append(txn.items_between(fresh, start + low, stop))
-    if native is not None:
-        puts, deletes, bad = native[1](runs, _U64.size)
-        if bad is not None:
-            decode_entry(bad[1], "fresh value of key hash", bad[0])  # raises
-    else:
-        puts, deletes = newest_entries(runs)
-    txn.put_many(tables["latest"], puts)
-    txn.delete_many(tables["latest"], deletes)
-    first_kept = version - MERGE_SPAN + 2
+    if horizon >= marks[part]:
+        # The newest fresh entry of each key of the slice, over the versions it has
+        # not merged up to the horizon: one range of each version's entries, read in
+        # order, costs less than a lookup per key.
+        low = _SLICE_STARTS[part]
+        runs: list[list[tuple[bytes, bytes]]] = []
+        for older in range(marks[part], horizon + 1):
+            start = _U64.pack(older)
+            stop = start + _SLICE_ENDS[part] if part + 1 < MERGE_SPAN else _U64.pack(older + 1)
+            runs.append(txn.items_between(fresh, start + low, stop))
+        if native is not None:
+            puts, deletes, bad = native[1](runs, _U64.size)
+            if bad is not None:
+                decode_entry(bad[1], "fresh value of key hash", bad[0])  # raises
+        else:
+            puts, deletes = newest_entries(runs)
+        txn.put_many(tables["latest"], puts)
+        txn.delete_many(tables["latest"], deletes)
+        marks[part] = horizon + 1
+    txn.put(tables["meta"], MERGE_MARKS_KEY, encode_merge_marks(marks))
+    first_kept = min(marks)
     if first_kept > 0:
         txn.delete_between(fresh, _U64.pack(0), _U64.pack(first_kept))
+    return first_kept
 
 
 def newest_entries(
@@ -260,23 +282,20 @@ def latest_value(
 
 
 def value_at(
-    txn: ReadTxn,
-    tables: dict[str, str],
-    pending: Pending,
-    key: bytes,
-    key_hash: bytes,
-    version: int,
-    latest: int,
+    txn: ReadTxn, tables: dict[str, str], pending: Pending, key_hash: bytes, version: int
 ) -> bytes | None:
-    """``key``'s value at ``version`` (retained, at most ``latest``), or None if absent."""
-    if version < latest:
-        history = tables["history"]
-        suffix = _U16.pack(len(key)) + key
-        for later in range(version + 1, latest + 1):
-            raw = txn.get(history, _U64.pack(later) + suffix)
-            if raw is not None:
-                return decode_history(raw, key)
-    return latest_value(txn, tables, pending, key_hash)
+    """The value of the key hashing to ``key_hash`` at ``version`` (retained), or None."""
+    newest = pending.version_of(key_hash)
+    if newest is None or newest <= version:
+        return latest_value(txn, tables, pending, key_hash)
+    # Changed after ``version``: its fresh entry of the newest version up to it, else
+    # its merged value (every merged change is older than each retained version).
+    fresh, first = tables["fresh"], pending.first
+    for older in range(version, (version if first is None else first) - 1, -1):
+        raw = txn.get(fresh, _U64.pack(older) + key_hash)
+        if raw is not None:
+            return decode_entry(raw, "fresh value of key hash", key_hash)
+    return txn.get(tables["latest"], key_hash)
 
 
 def latest_items(
@@ -293,10 +312,26 @@ def latest_items(
     return sorted(values.items())
 
 
+def convert_merged(txn: WriteTxn, tables: dict[str, str], latest: int) -> int:
+    """Layout 2 to this one: merge every fresh entry into ``latest`` and empty ``fresh``
+    and ``history``, with every slice merged up to ``latest`` (which is then the oldest
+    version a read can ask for: what earlier ones had is gone). Returns the entries
+    merged."""
+    fresh = tables["fresh"]
+    run = txn.items_between(fresh, b"", _LEGACY_END)  # in version order: the newest wins
+    puts, deletes = newest_entries([run])
+    txn.put_many(tables["latest"], puts)
+    txn.delete_many(tables["latest"], deletes)
+    txn.delete_between(fresh, b"", _LEGACY_END)
+    txn.delete_between(tables["history"], b"", _LEGACY_END)
+    txn.put(tables["meta"], MERGE_MARKS_KEY, encode_merge_marks([latest + 1] * MERGE_SPAN))
+    return len(run)
+
+
 def convert_current(
     txn: WriteTxn, tables: dict[str, str], key_hash: Callable[[bytes], bytes]
 ) -> int:
-    """Layout 1 to this one: move ``current`` (key -> value) into ``latest`` (key hash ->
+    """Layout 1 to layout 2: move ``current`` (key -> value) into ``latest`` (key hash ->
     value), then empty it; returns the keys moved. Nothing is pending after."""
     current = tables["current"]
     items = sorted((key_hash(key), value) for key, value in txn.scan(current))
