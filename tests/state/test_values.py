@@ -273,6 +273,16 @@ def test_reads_stay_right_when_the_window_changes(store: LmdbStore) -> None:
         )
 
 
+def test_malformed_merge_marks_are_corruption(store: LmdbStore) -> None:
+    state = AuthenticatedState(store, SHA, window=WINDOW)
+    _versions(state, 3, seed=16)
+    state.close()
+    with store.write() as txn:
+        txn.put(TABLES["meta"], MERGE_MARKS_KEY, b"\x00" * 7)
+    with pytest.raises(StateCorruption, match="merge marks"):
+        AuthenticatedState(store, SHA, window=WINDOW)
+
+
 def test_an_unknown_value_layout_is_corruption(store: LmdbStore) -> None:
     state = AuthenticatedState(store, SHA, window=WINDOW)
     _versions(state, 2, seed=10)

@@ -670,10 +670,9 @@ class AuthenticatedState:
         # A version's node keys sort after every key stored (they start with the version):
         # appended in order, they fill LMDB pages densely with no search or split.
         txn.put_many(tables["nodes"], sorted(update.pages), append=True)
-        # What the changed keys now hold and what they held before are appended: the
-        # keys of both tables start with the version. One slice of the changes of
-        # the last versions is merged into the latest values (values.py).
-        # Merged up to the horizon: nothing a retained version might not have seen.
+        # What the changed keys now hold is appended (the fresh keys start with the
+        # version), and one slice of the changes is merged into the latest values up
+        # to the horizon: nothing a retained version might not have seen (values.py).
         update.merge_marks = marks = list(self._merge_marks)
         horizon = update.version - self._window
         update.fresh_from = merge(
