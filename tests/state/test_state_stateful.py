@@ -1,5 +1,5 @@
-"""Random puts, deletes, checkpoints, reverts, commits (in turn and behind) and proofs
-against a plain dict model."""
+"""Random puts, deletes, checkpoints, reverts, commits (in turn and behind), reopening
+with another window, and proofs against a plain dict model."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.state.generation_checks import check_generations
 
 SUITE = get_suite("ed25519-sha256")
 WINDOW = 3
+WINDOWS = st.sampled_from([1, 2, 3, 6])  # when the state is opened again
 COPY_AFTER_PCT = 20  # small: generations are copied forward and deleted many times over
 NAMESPACES = st.sampled_from(["bank", "land", "b"])
 KEYS = st.binary(min_size=1, max_size=3)
@@ -38,18 +39,41 @@ class StateMachine(RuleBasedStateMachine):
     def open_state(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="chaincity-state-")
         self.store = LmdbStore(LmdbConfig(self.dir, durable=False, map_size_bytes=2**28))
-        self.state = AuthenticatedState(
-            self.store,
-            SUITE,
-            window=WINDOW,
-            page_cache_max=64,
-            native=self.native,
-            copy_after_pct=COPY_AFTER_PCT,
-        )
+        self.window = WINDOW
+        self.oldest = 0  # the oldest readable version, as the model expects it
+        self._open(WINDOW)
         self.history: list[dict[bytes, bytes]] = []  # committed model per version
         self.view = self.state.overlay()
         self.pending: dict[bytes, bytes] = {}
         self.marks: list[tuple[int, dict[bytes, bytes]]] = []
+
+    def _open(self, window: int) -> None:
+        self.window = window
+        self.state = AuthenticatedState(
+            self.store,
+            SUITE,
+            window=window,
+            page_cache_max=64,
+            native=self.native,
+            copy_after_pct=COPY_AFTER_PCT,
+        )
+
+    def _committed(self) -> None:
+        """Versions up to the latest are committed: the window moves the oldest on."""
+        latest = self.state.latest_version
+        if latest is not None:
+            self.oldest = max(self.oldest, latest - self.window + 1)
+
+    @rule(window=WINDOWS)
+    def reopen(self, window: int) -> None:
+        """The state opened again (a version committing behind settles on close), with
+        another window: a smaller one merges further at once, a larger one keeps the
+        versions already pruned pruned."""
+        self.state.close()
+        self._committed()  # (by the window it had)
+        self._open(window)  # the oldest moves by the new one at the next commit
+        assert self.state.latest_version == (len(self.history) - 1 if self.history else None)
+        self.discard()
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
@@ -103,6 +127,7 @@ class StateMachine(RuleBasedStateMachine):
         assert self.state.root() == root
         self.view = self.state.overlay()
         self.marks.clear()
+        self._committed()
         self._check_generations()
 
     @rule()
@@ -111,7 +136,8 @@ class StateMachine(RuleBasedStateMachine):
         reads and proofs see the version before until it settles."""
         update = self.state.prepare(self.view)
         assert update.root == compute_root(SUITE, self.pending)
-        self.state.commit_behind(update)
+        self.state.commit_behind(update)  # (the version before it settled first)
+        self._committed()
         self.history.append(dict(self.pending))
         self.view = self.state.overlay()
         self.marks.clear()
@@ -124,6 +150,7 @@ class StateMachine(RuleBasedStateMachine):
     @rule()
     def settle(self) -> None:
         self.state.settle()
+        self._committed()
         assert self.state.latest_version == len(self.history) - 1
         assert self.state.root() == compute_root(SUITE, self.history[-1])
         self._check_generations()
@@ -141,7 +168,7 @@ class StateMachine(RuleBasedStateMachine):
         check_generations(self.state, self.store)
 
     @precondition(lambda self: bool(self.history))
-    @rule(ns=NAMESPACES, key=KEYS, back=st.integers(0, WINDOW + 1))
+    @rule(ns=NAMESPACES, key=KEYS, back=st.integers(0, 8))
     def prove(self, ns: str, key: bytes, back: int) -> None:
         version = len(self.history) - 1 - back
         full = namespaced_key(ns, key)
@@ -149,7 +176,7 @@ class StateMachine(RuleBasedStateMachine):
         if version >= committed:
             self._expect_uncommitted(full, version)
             return
-        if version < max(0, committed - WINDOW):
+        if version < self.oldest:
             if version >= 0:
                 self._expect_pruned(full, version)
             return
