@@ -41,6 +41,7 @@ class StateMachine(RuleBasedStateMachine):
         self.store = LmdbStore(LmdbConfig(self.dir, durable=False, map_size_bytes=2**28))
         self.window = WINDOW
         self.oldest = 0  # the oldest readable version, as the model expects it
+        self.counted = -1  # the last version that moved it
         self._open(WINDOW)
         self.history: list[dict[bytes, bytes]] = []  # committed model per version
         self.view = self.state.overlay()
@@ -59,10 +60,12 @@ class StateMachine(RuleBasedStateMachine):
         )
 
     def _committed(self) -> None:
-        """Versions up to the latest are committed: the window moves the oldest on."""
+        """Versions up to the latest are committed: the window each was written with
+        moves the oldest on."""
         latest = self.state.latest_version
-        if latest is not None:
+        if latest is not None and latest > self.counted:
             self.oldest = max(self.oldest, latest - self.window + 1)
+            self.counted = latest
 
     @rule(window=WINDOWS)
     def reopen(self, window: int) -> None:
