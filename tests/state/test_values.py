@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -184,12 +184,22 @@ def _to_layout_current(store: LmdbStore, models: list[dict[bytes, bytes]]) -> No
         txn.put(TABLES["meta"], LAYOUT_KEY, LAYOUT_CURRENT)
 
 
-def test_a_store_keeping_values_by_key_is_converted_on_open(store: LmdbStore) -> None:
+def _reopened_as(
+    store: LmdbStore,
+    rewrite: Callable[[LmdbStore, list[dict[bytes, bytes]]], None],
+    seed: int,
+) -> tuple[AuthenticatedState, list[dict[bytes, bytes]]]:
+    """Versions written, their values rewritten as an earlier layout kept them, and
+    the state opened again (which converts them); the model of each version."""
     state = AuthenticatedState(store, SHA, window=WINDOW)
-    models = _versions(state, 12, seed=8)
+    models = _versions(state, 12, seed=seed)
     state.close()
-    _to_layout_current(store, models)
-    state = AuthenticatedState(store, SHA, window=WINDOW)
+    rewrite(store, models)
+    return AuthenticatedState(store, SHA, window=WINDOW), models
+
+
+def test_a_store_keeping_values_by_key_is_converted_on_open(store: LmdbStore) -> None:
+    state, models = _reopened_as(store, _to_layout_current, seed=8)
     with store.read() as txn:
         assert not any(True for _ in txn.scan(TABLES["current"]))
         assert txn.get(TABLES["meta"], LAYOUT_KEY) != LAYOUT_CURRENT
@@ -227,11 +237,7 @@ def _to_layout_merged(store: LmdbStore, models: list[dict[bytes, bytes]]) -> Non
 
 
 def test_a_store_merging_at_once_is_converted_on_open(store: LmdbStore) -> None:
-    state = AuthenticatedState(store, SHA, window=WINDOW)
-    models = _versions(state, 12, seed=13)
-    state.close()
-    _to_layout_merged(store, models)
-    state = AuthenticatedState(store, SHA, window=WINDOW)
+    state, models = _reopened_as(store, _to_layout_merged, seed=13)
     latest = len(models) - 1
     assert state.oldest_version == latest  # what versions before had is gone
     with store.read() as txn:
