@@ -279,14 +279,18 @@ def test_reads_stay_right_when_the_window_changes(store: LmdbStore) -> None:
         )
 
 
-def test_malformed_merge_marks_are_corruption(store: LmdbStore) -> None:
+@pytest.mark.parametrize("marks", [b"\x00" * 7, struct.pack(">Q", 4) * MERGE_SPAN])
+def test_malformed_merge_marks_are_corruption(store: LmdbStore, marks: bytes) -> None:
+    """Short, or past the version after the latest (which would drop unmerged values)."""
     state = AuthenticatedState(store, SHA, window=WINDOW)
     _versions(state, 3, seed=16)
     state.close()
     with store.write() as txn:
-        txn.put(TABLES["meta"], MERGE_MARKS_KEY, b"\x00" * 7)
+        txn.put(TABLES["meta"], MERGE_MARKS_KEY, marks)
     with pytest.raises(StateCorruption, match="merge marks"):
         AuthenticatedState(store, SHA, window=WINDOW)
+    with store.read() as txn:  # nothing was dropped
+        assert any(True for _ in txn.scan(TABLES["fresh"]))
 
 
 def test_an_unknown_value_layout_is_corruption(store: LmdbStore) -> None:

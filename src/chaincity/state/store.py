@@ -211,7 +211,7 @@ class AuthenticatedState:
             self._convert_values(layout)
         with store.read() as txn:
             self._pending = Pending.load(txn, self._tables, self._latest, self._hasher.size)
-            self._merge_marks = read_merge_marks(txn, self._tables)
+            self._merge_marks = read_merge_marks(txn, self._tables, self._latest)
         # One read snapshot of the latest version serves every read until the next
         # version commits: opening a transaction per key cost more than the lookup.
         self._snapshot: tuple[int | None, ExitStack, ReadTxn] | None = None

@@ -183,14 +183,19 @@ class Pending:
         return len(self._newest)
 
 
-def read_merge_marks(txn: ReadTxn, tables: dict[str, str]) -> list[int]:
-    """The next version each slice merges from (all 0 before anything was merged)."""
+def read_merge_marks(txn: ReadTxn, tables: dict[str, str], latest: int | None) -> list[int]:
+    """The next version each slice merges from (all 0 before anything was merged); none
+    is past the version after ``latest``, or fresh entries not yet merged would be
+    dropped."""
     raw = txn.get(tables["meta"], MERGE_MARKS_KEY)
     if raw is None:
         return [0] * MERGE_SPAN
     if len(raw) != MERGE_SPAN * _U64.size:
         raise StateCorruption("malformed merge marks")
-    return [int(mark) for (mark,) in _U64.iter_unpack(raw)]
+    marks = [int(mark) for (mark,) in _U64.iter_unpack(raw)]
+    if max(marks) > (-1 if latest is None else latest) + 1:
+        raise StateCorruption(f"merge marks past the latest version ({latest})")
+    return marks
 
 
 def encode_merge_marks(marks: list[int]) -> bytes:
@@ -286,8 +291,11 @@ def value_at(
 ) -> bytes | None:
     """The value of the key hashing to ``key_hash`` at ``version`` (retained), or None."""
     newest = pending.version_of(key_hash)
-    if newest is None or newest <= version:
-        return latest_value(txn, tables, pending, key_hash)
+    if newest is None:
+        return txn.get(tables["latest"], key_hash)
+    if newest <= version:
+        raw = txn.get(tables["fresh"], _U64.pack(newest) + key_hash)
+        return fresh_value(raw, key_hash, newest)
     # Changed after ``version``: its fresh entry of the newest version up to it, else
     # its merged value (every merged change is older than each retained version).
     fresh, first = tables["fresh"], pending.first
